@@ -1,0 +1,239 @@
+"""The reverse-mode engine: recording operations and walking the graph backwards.
+
+This module lets a primitive record itself (:func:`record`), lets the
+derivative table register a vector-Jacobian product for it (:func:`defvjp`),
+and runs the backward pass (:func:`backward` for ``Tensor.backward``,
+:func:`gradients` for the ``grad`` transforms).
+
+How the backward pass works:
+
+1. :func:`toposort` orders every node that requires grad so that each node
+   comes after all of its inputs. It is iterative (no recursion limit: a
+   10 000-op chain is fine) and deterministic (inputs visited in call order).
+2. Walking that order in reverse, each node's gradient ``g`` is final when
+   the node is reached, because every consumer came later in the order. The
+   node's VJP rules turn ``g`` into one gradient per input.
+3. :func:`unbroadcast` sums each input gradient back to the input's shape and
+   dtype — the one place where broadcasting is undone, so that no rule has to
+   think about it.
+
+The rules are written with minigrad ops. Without ``create_graph`` the pass
+runs under ``no_grad``, so those ops record nothing and first-order gradients
+cost no more than hand-written NumPy; with ``create_graph=True`` the ops
+record, and the gradients are themselves differentiable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from minigrad import grad_mode
+from minigrad.tensor import Tensor
+
+__all__ = ["backward", "defvjp", "defvjp_argnum", "gradients", "record", "toposort", "unbroadcast"]
+
+# A rule maps (g, ans, *inputs, **params) to the gradient of one input.
+VjpRule = Callable[..., Tensor]
+
+vjp_rules: dict[str, tuple[VjpRule | None, ...]] = {}
+"""Per-input VJP rules, keyed by primitive name (filled by :mod:`minigrad.vjps`)."""
+
+argnum_vjp_rules: dict[str, Callable[..., Tensor]] = {}
+"""VJP rules of variadic primitives: ``rule(argnum, g, ans, *inputs, **params)``."""
+
+
+def defvjp(op: str, *rules: VjpRule | None) -> None:
+    """Register the VJP rules of primitive ``op``, one per input (None: no gradient)."""
+    vjp_rules[op] = rules
+
+
+def defvjp_argnum(op: str, rule: Callable[..., Tensor]) -> None:
+    """Register one VJP rule for a variadic primitive; it receives the input's position."""
+    argnum_vjp_rules[op] = rule
+
+
+def record(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any) -> Tensor:
+    """Wrap a primitive's result, recording how it was made if a graph is wanted.
+
+    A node is recorded only when grad mode is on and some input requires grad;
+    otherwise the result is a plain constant tensor.
+    """
+    out = Tensor._wrap(data)
+    if grad_mode._state.enabled and any(t.requires_grad for t in inputs):
+        out.requires_grad = True
+        out._op = op
+        out._inputs = inputs
+        out._params = params
+        out._saved_versions = tuple(t._version for t in inputs)
+    return out
+
+
+def toposort(root: Tensor, stop_at: frozenset[int] = frozenset()) -> list[Tensor]:
+    """Every node that ``root`` depends on and that requires grad, inputs first.
+
+    Nodes whose ``id`` is in ``stop_at`` are treated as leaves: the walk does
+    not go past them.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if id(node) in stop_at:
+            continue
+        # Pushed in reverse so that the first input is explored first.
+        for parent in reversed(node._inputs):
+            if parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
+    return order
+
+
+def unbroadcast(grad: Tensor, shape: tuple[int, ...], dtype: np.dtype) -> Tensor:
+    """Sum ``grad`` back to an input's ``shape`` and cast it to the input's ``dtype``.
+
+    Broadcasting an input of shape ``shape`` to the output shape copies it
+    along new leading axes and along axes of length one; the gradient of a
+    copy is the sum of the copies' gradients.
+    """
+    from minigrad import ops
+
+    if grad.shape != shape:
+        if grad.ndim < len(shape) or _broadcast_shape(grad.shape, shape) != grad.shape:
+            # A rule may return a gradient smaller than the input (e.g. a scalar 0).
+            grad = ops.broadcast_to(grad, np.broadcast_shapes(grad.shape, shape))
+        extra = grad.ndim - len(shape)
+        axes = tuple(range(extra)) + tuple(
+            extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
+        )
+        if axes:
+            grad = ops.sum(grad, axes, True)
+        grad = ops.reshape(grad, shape)
+    if grad.dtype != dtype:
+        grad = ops.astype(grad, dtype)
+    return grad
+
+
+def _broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    try:
+        return np.broadcast_shapes(a, b)
+    except ValueError:
+        return None
+
+
+def _input_gradient(node: Tensor, argnum: int, g: Tensor) -> Tensor | None:
+    """Apply the VJP rule of ``node``'s primitive for input ``argnum``."""
+    op = node._op
+    if op in argnum_vjp_rules:
+        return argnum_vjp_rules[op](argnum, g, node, *node._inputs, **node._params)
+    rules = vjp_rules.get(op)
+    if rules is None:
+        raise NotImplementedError(f"no derivative is defined for primitive {op!r}")
+    rule = rules[argnum] if argnum < len(rules) else None
+    if rule is None:
+        return None
+    return rule(g, node, *node._inputs, **node._params)
+
+
+def _check_versions(node: Tensor) -> None:
+    for position, (tensor, saved) in enumerate(
+        zip(node._inputs, node._saved_versions, strict=True)
+    ):
+        if tensor._version != saved:
+            raise RuntimeError(
+                f"input {position} of {node._op!r} (shape {tensor.shape}) was modified in "
+                f"place after it was used (version {tensor._version}, expected {saved}); "
+                "the gradient would be wrong"
+            )
+
+
+def _backpropagate(
+    root: Tensor, seed: Tensor, stop_at: frozenset[int], create_graph: bool
+) -> dict[int, tuple[Tensor, Tensor]]:
+    """Run the backward pass from ``root``; return ``id -> (node, gradient)`` of leaves
+    and stop nodes."""
+    order = toposort(root, stop_at)
+    pending: dict[int, Tensor] = {id(root): seed}
+    finished: dict[int, tuple[Tensor, Tensor]] = {}
+    with grad_mode.set_grad_enabled(create_graph):
+        for node in reversed(order):
+            g = pending.pop(id(node), None)
+            if g is None:
+                continue
+            if node._op is None or id(node) in stop_at:
+                finished[id(node)] = (node, g)
+                continue
+            _check_versions(node)
+            for argnum, parent in enumerate(node._inputs):
+                if not parent.requires_grad:
+                    continue
+                contribution = _input_gradient(node, argnum, g)
+                if contribution is None:
+                    continue
+                contribution = unbroadcast(contribution, parent.shape, parent.dtype)
+                key = id(parent)
+                earlier = pending.get(key)
+                pending[key] = contribution if earlier is None else earlier + contribution
+    return finished
+
+
+def _seed(output: Tensor, grad: Any) -> Tensor:
+    if grad is None:
+        if output.size != 1:
+            raise ValueError(
+                f"backward() needs a scalar output, got shape {output.shape}; "
+                "reduce it first (e.g. .sum()) or pass grad="
+            )
+        return Tensor._wrap(np.ones(output.shape, dtype=output.dtype))
+    seed = grad if isinstance(grad, Tensor) else Tensor(grad, dtype=output.dtype)
+    if seed.shape != output.shape:
+        raise ValueError(f"grad of shape {seed.shape} does not match output shape {output.shape}")
+    return seed
+
+
+def backward(output: Tensor, grad: Any = None, create_graph: bool = False) -> None:
+    """Accumulate d(output)/d(leaf) into the ``.grad`` of every leaf that requires grad."""
+    if not output.requires_grad:
+        raise RuntimeError(
+            "backward() on a tensor that does not require grad: no input of its "
+            "computation has requires_grad=True (or it was computed under no_grad)"
+        )
+    leaf_grads = _backpropagate(output, _seed(output, grad), frozenset(), create_graph)
+    with grad_mode.set_grad_enabled(create_graph):
+        for leaf, g in leaf_grads.values():
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+
+
+def gradients(output: Tensor, wrt: Sequence[Tensor], create_graph: bool = False) -> list[Tensor]:
+    """d(output)/d(t) for each ``t`` in ``wrt``, without touching any ``.grad``.
+
+    ``output`` must be a scalar. A tensor that ``output`` does not depend on
+    gets a zero gradient of its own shape and dtype.
+    """
+    if output.size != 1:
+        raise ValueError(
+            f"the function must return a scalar, got shape {output.shape}; "
+            "reduce it first (e.g. .sum())"
+        )
+    found: dict[int, tuple[Tensor, Tensor]] = {}
+    if output.requires_grad:
+        found = _backpropagate(
+            output, _seed(output, None), frozenset(id(t) for t in wrt), create_graph
+        )
+    results = []
+    for t in wrt:
+        entry = found.get(id(t))
+        if entry is None:
+            results.append(Tensor._wrap(np.zeros(t.shape, dtype=t.dtype)))
+        else:
+            results.append(entry[1])
+    return results

@@ -1,0 +1,90 @@
+"""The NumPy reference kernels: the forward computations under minigrad's primitives.
+
+Every function here takes and returns plain ``np.ndarray`` objects and keeps
+the input's floating dtype. A Numba twin of a kernel must have the same
+signature and give the same answer to float rounding; the tests compare the
+two paths kernel by kernel.
+
+The row-wise functions are written to be exact where a naive formula is not:
+shifting by the row maximum keeps ``exp`` in range at ±1e4, and a row whose
+maximum is ``-inf`` (every class impossible) is shifted by 0 instead, so that
+``-inf - (-inf)`` never produces a NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Axis = int | tuple[int, ...] | None
+
+# Plain ufuncs are used as they are: wrapping them would only add call overhead.
+exp = np.exp
+log = np.log
+log1p = np.log1p
+sqrt = np.sqrt
+tanh = np.tanh
+sin = np.sin
+cos = np.cos
+sign = np.sign
+absolute = np.abs
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function ``1 / (1 + exp(-x))`` without overflow for large ``|x|``."""
+    # exp(-|x|) lies in (0, 1], so neither branch can overflow.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(x))``, stable for large positive and negative ``x``."""
+    return np.logaddexp(np.zeros((), dtype=x.dtype), x)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """``max(x, 0)`` elementwise."""
+    return np.maximum(x, np.zeros((), dtype=x.dtype))
+
+
+def _safe_shift(x: np.ndarray, axis: Axis) -> np.ndarray:
+    """The per-row maximum used as a shift, with non-finite maxima replaced by 0."""
+    shift = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    return np.where(np.isfinite(shift), shift, np.zeros((), dtype=shift.dtype))
+
+
+def logsumexp(x: np.ndarray, axis: Axis = None, keepdims: bool = False) -> np.ndarray:
+    """``log(sum(exp(x)))`` over ``axis``; ``-inf`` for an all-``-inf`` (or empty) row."""
+    shift = _safe_shift(x, axis)
+    with np.errstate(divide="ignore", under="ignore"):
+        out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
+    if not keepdims:
+        out = np.squeeze(out, axis=axis)
+    return out
+
+
+def softmax(x: np.ndarray, axis: Axis = -1) -> np.ndarray:
+    """``exp(x) / sum(exp(x))`` over ``axis``; an all-``-inf`` row gives zeros, not NaN."""
+    exps = np.exp(x - _safe_shift(x, axis))
+    totals = np.sum(exps, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = exps / totals
+    if not np.all(totals > 0):
+        # 0/0 in an empty row: the convention (as for masked attention) is all zeros.
+        out = np.where(totals > 0, out, np.zeros((), dtype=out.dtype))
+    return out
+
+
+def log_softmax(x: np.ndarray, axis: Axis = -1) -> np.ndarray:
+    """``x - logsumexp(x)`` over ``axis``; an all-``-inf`` row stays ``-inf``, not NaN."""
+    lse = logsumexp(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        out = x - lse
+    if np.isneginf(lse).any():
+        out = np.where(np.isneginf(lse), np.array(-np.inf, dtype=out.dtype), out)
+    return out
+
+
+def sum_of_squares(x: np.ndarray) -> float:
+    """``sum(x**2)`` accumulated in float64, whatever the input dtype."""
+    flat = np.ravel(x).astype(np.float64, copy=False)
+    return float(np.dot(flat, flat))

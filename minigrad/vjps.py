@@ -1,0 +1,197 @@
+"""The derivative table: one vector-Jacobian product per primitive input.
+
+A rule receives ``g`` (the gradient of the final scalar with respect to the
+primitive's output), ``ans`` (the output itself) and the primitive's inputs
+and parameters, and returns the gradient with respect to one input. The
+engine sums the result back to the input's shape (:func:`~minigrad.engine.unbroadcast`),
+so no rule deals with broadcasting.
+
+Rules are written with minigrad ops, never with raw arrays: run under
+recording, the backward pass is itself a graph, which is what makes
+``grad(grad(f))`` and gradient penalties work.
+
+Subgradient conventions follow PyTorch and are pinned by tests:
+``abs``, ``relu`` and ``sign`` have derivative 0 at 0; ``clip`` passes the
+gradient at its bounds; ``sqrt`` at 0 gives ``inf``; ties in ``max``/``min``
+reductions and in ``maximum``/``minimum`` split the gradient evenly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minigrad import ops
+from minigrad.engine import defvjp, defvjp_argnum
+from minigrad.tensor import Tensor
+
+
+def _expand(g: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
+    """Bring the gradient of a reduction back to the input's shape."""
+    if not keepdims:
+        g = ops.reshape(g, ops.kept_shape(x.shape, axes))
+    return ops.broadcast_to(g, x.shape)
+
+
+def _reduced_ans(ans: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
+    """A reduction's output with the reduced axes restored as length one."""
+    return ans if keepdims else ops.reshape(ans, ops.kept_shape(x.shape, axes))
+
+
+# Arithmetic
+defvjp("add", lambda g, ans, x, y: g, lambda g, ans, x, y: g)
+defvjp("sub", lambda g, ans, x, y: g, lambda g, ans, x, y: -g)
+defvjp("mul", lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
+# d(x/y)/dy = -x/y² = -ans/y
+defvjp("div", lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y)
+defvjp("neg", lambda g, ans, x: -g)
+
+
+def _pow_base(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    # d x**y / dx = y * x**(y-1); fine for negative x with integral y.
+    return g * y * ops.pow(x, y - 1)
+
+
+def _pow_exponent(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    # d x**y / dy = x**y * log(x). At x == 0 we take 0 (the limit for y > 0, as
+    # PyTorch does); for x < 0 the real power has no derivative in y: NaN.
+    positive = x > 0
+    safe_log = ops.log(ops.where(positive, x, 1.0))
+    slope = ops.where(positive, ans * safe_log, 0.0)
+    return g * ops.where(x < 0, np.nan, slope)
+
+
+defvjp("pow", _pow_base, _pow_exponent)
+
+
+def _matmul_lhs(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    # C = A @ B  =>  dA = dC @ Bᵀ (with 1-D operands promoted to matrices).
+    g2 = _promote_output_grad(g, x, y)
+    y2 = ops.unsqueeze(y, -1) if y.ndim == 1 else y
+    grad = ops.matmul(g2, ops.transpose(y2, _swap_last(y2.ndim)))
+    return ops.squeeze(grad, -2) if x.ndim == 1 else grad
+
+
+def _matmul_rhs(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    # C = A @ B  =>  dB = Aᵀ @ dC
+    g2 = _promote_output_grad(g, x, y)
+    x2 = ops.unsqueeze(x, 0) if x.ndim == 1 else x
+    grad = ops.matmul(ops.transpose(x2, _swap_last(x2.ndim)), g2)
+    return ops.squeeze(grad, -1) if y.ndim == 1 else grad
+
+
+def _promote_output_grad(g: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """Re-insert the axes that matmul drops for 1-D operands."""
+    if x.ndim == 1:
+        g = ops.unsqueeze(g, -2 if y.ndim > 1 else 0)
+    if y.ndim == 1:
+        g = ops.unsqueeze(g, -1)
+    return g
+
+
+def _swap_last(ndim: int) -> tuple[int, ...]:
+    return (*range(ndim - 2), ndim - 1, ndim - 2)
+
+
+defvjp("matmul", _matmul_lhs, _matmul_rhs)
+
+# Elementwise functions
+defvjp("exp", lambda g, ans, x: g * ans)  # d eˣ = eˣ
+defvjp("log", lambda g, ans, x: g / x)  # d log x = 1/x
+defvjp("log1p", lambda g, ans, x: g / (1 + x))  # d log(1+x) = 1/(1+x)
+defvjp("sqrt", lambda g, ans, x: g / (2 * ans))  # d √x = 1/(2√x); inf at 0
+defvjp("square", lambda g, ans, x: g * 2 * x)  # d x² = 2x
+defvjp("abs", lambda g, ans, x: g * ops.sign(x))  # d |x| = sign(x); 0 at 0
+defvjp("sign", lambda g, ans, x: ops.zeros_like(g))  # flat everywhere (0 at 0 too)
+defvjp("tanh", lambda g, ans, x: g * (1 - ans * ans))  # d tanh = 1 - tanh²
+defvjp("sigmoid", lambda g, ans, x: g * ans * (1 - ans))  # d σ = σ(1-σ)
+defvjp("softplus", lambda g, ans, x: g * ops.sigmoid(x))  # d log(1+eˣ) = σ(x)
+defvjp("relu", lambda g, ans, x: ops.where(x > 0, g, 0.0))  # 0 at 0
+defvjp("sin", lambda g, ans, x: g * ops.cos(x))
+defvjp("cos", lambda g, ans, x: -g * ops.sin(x))
+defvjp("astype", lambda g, ans, x: g)  # the engine casts g back to x's dtype
+
+
+def _tie_share(mine: Tensor, other: Tensor, wins: Tensor) -> Tensor:
+    """1 where ``mine`` wins, 1/2 at a tie, 0 where it loses (a constant)."""
+    return ops.where(wins, 1.0, ops.where(mine == other, 0.5, 0.0))
+
+
+defvjp(
+    "maximum",
+    lambda g, ans, x, y: g * _tie_share(x, y, x > y),
+    lambda g, ans, x, y: g * _tie_share(y, x, y > x),
+)
+defvjp(
+    "minimum",
+    lambda g, ans, x, y: g * _tie_share(x, y, x < y),
+    lambda g, ans, x, y: g * _tie_share(y, x, y < x),
+)
+
+
+def _clip_vjp(g: Tensor, ans: Tensor, x: Tensor, lo: object, hi: object) -> Tensor:
+    # The gradient passes inside [lo, hi] and at the bounds themselves (PyTorch's choice).
+    inside = np.ones(x.shape, dtype=bool)
+    if lo is not None:
+        inside &= (x >= lo).data
+    if hi is not None:
+        inside &= (x <= hi).data
+    return ops.where(inside, g, 0.0)
+
+
+defvjp("clip", _clip_vjp)
+defvjp(
+    "where",
+    lambda g, ans, x, y, condition: ops.where(condition, g, 0.0),
+    lambda g, ans, x, y, condition: ops.where(condition, 0.0, g),
+)
+
+# Reductions
+defvjp("sum", lambda g, ans, x, axes, keepdims: _expand(g, x, axes, keepdims))
+
+
+def _extremum_vjp(g: Tensor, ans: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool):
+    # Ties share the gradient evenly: each of k tied entries gets g/k.
+    winners = x == _reduced_ans(ans, x, axes, keepdims)
+    counts = ops.sum(ops.where(winners, 1.0, 0.0), axes, keepdims=True)
+    share = ops.where(winners, 1.0 / counts, 0.0)
+    return _expand(g, x, axes, keepdims) * share
+
+
+defvjp("max", _extremum_vjp)
+defvjp("min", _extremum_vjp)
+
+
+# d logsumexp(x) = softmax(x), which stays finite on rows containing -inf.
+defvjp(
+    "logsumexp",
+    lambda g, ans, x, axes, keepdims: _expand(g, x, axes, keepdims) * ops.softmax(x, axes),
+)
+# d softmax: s ⊙ (g - Σ g s)
+defvjp("softmax", lambda g, ans, x, axes: ans * (g - ops.sum(g * ans, axes, keepdims=True)))
+# d log_softmax: g - softmax(x) Σ g; exp(ans) is softmax(x), and 0 where ans = -inf.
+defvjp(
+    "log_softmax",
+    lambda g, ans, x, axes: g - ops.exp(ans) * ops.sum(g, axes, keepdims=True),
+)
+
+# Shape
+defvjp("reshape", lambda g, ans, x: ops.reshape(g, x.shape))
+defvjp("broadcast_to", lambda g, ans, x: g)  # the engine's unbroadcast sums it back
+
+
+def _transpose_vjp(g: Tensor, ans: Tensor, x: Tensor, axes: tuple[int, ...] | None) -> Tensor:
+    return ops.transpose(g, None if axes is None else tuple(np.argsort(axes)))
+
+
+defvjp("transpose", _transpose_vjp)
+defvjp("getitem", lambda g, ans, x, index: ops.index_scatter(g, index, x.shape))
+defvjp("index_scatter", lambda g, ans, x, index: ops.getitem(g, index))
+
+
+def _concatenate_vjp(argnum: int, g: Tensor, ans: Tensor, *parts: Tensor, axis: int) -> Tensor:
+    start = sum(p.shape[axis] for p in parts[:argnum])
+    window = slice(start, start + parts[argnum].shape[axis])
+    return ops.getitem(g, (slice(None),) * axis + (window,))
+
+
+defvjp_argnum("concatenate", _concatenate_vjp)
