@@ -21,7 +21,7 @@ The pieces, each in its own module:
 
 from __future__ import annotations
 
-from minigrad import kernels, vjps  # noqa: F401  (vjps fills the derivative table)
+from minigrad import kernels, nn, optim, vjps  # noqa: F401  (vjps fills the derivative table)
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from minigrad.ops import (
@@ -75,6 +75,7 @@ from minigrad.ops import (
 )
 from minigrad.tensor import Tensor, as_tensor, tensor
 from minigrad.transforms import grad, value_and_grad
+from minigrad.viz import to_dot
 
 __version__ = "0.1.0"
 
@@ -111,10 +112,12 @@ __all__ = [
     "minimum",
     "mul",
     "neg",
+    "nn",
     "no_grad",
     "numerical_grad",
     "ones",
     "ones_like",
+    "optim",
     "pow",
     "relu",
     "reshape",
@@ -133,6 +136,7 @@ __all__ = [
     "sum",
     "tanh",
     "tensor",
+    "to_dot",
     "transpose",
     "unsqueeze",
     "value_and_grad",

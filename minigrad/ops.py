@@ -753,10 +753,10 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
         raise ValueError("concatenate needs tensors of at least one dimension, got shape ()")
     axis = normalize_axes(axis, first.ndim)[0]
     for part in parts[1:]:
-        same_rank = part.ndim == first.ndim
-        if not same_rank or builtins.any(
-            a != b for i, (a, b) in enumerate(zip(part.shape, first.shape)) if i != axis
-        ):
+        others_match = part.ndim == first.ndim and builtins.all(
+            part.shape[i] == first.shape[i] for i in range(first.ndim) if i != axis
+        )
+        if not others_match:
             raise ValueError(
                 f"cannot concatenate shapes {first.shape} and {part.shape} along axis {axis}"
             )
