@@ -7,12 +7,14 @@ and runs the backward pass (:func:`backward` for ``Tensor.backward``,
 
 How the backward pass works:
 
-1. :func:`toposort` orders every node that requires grad so that each node
-   comes after all of its inputs. It is iterative (no recursion limit: a
-   10 000-op chain is fine) and deterministic (inputs visited in call order).
-2. Walking that order in reverse, each node's gradient ``g`` is final when
-   the node is reached, because every consumer came later in the order. The
-   node's VJP rules turn ``g`` into one gradient per input.
+1. Nodes are visited in reverse topological order. Every tensor carries a
+   creation number, and an operation's output is created after its inputs, so
+   popping nodes from a heap by decreasing creation number is such an order
+   (:func:`toposort` computes the same order explicitly, for drawing graphs).
+   It is iterative (a 10 000-op chain is fine) and deterministic.
+2. When a node is popped, every consumer of it has been processed, so its
+   gradient ``g`` is complete. The node's VJP rules turn ``g`` into one
+   gradient per input.
 3. :func:`unbroadcast` sums each input gradient back to the input's shape and
    dtype — the one place where broadcasting is undone, so that no rule has to
    think about it.
@@ -25,13 +27,14 @@ record, and the gradients are themselves differentiable.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from minigrad import grad_mode
-from minigrad.tensor import Tensor
+from minigrad import grad_mode, ops
+from minigrad.tensor import Tensor, inplace_clock
 
 __all__ = ["backward", "defvjp", "defvjp_argnum", "gradients", "record", "toposort", "unbroadcast"]
 
@@ -62,12 +65,16 @@ def record(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any)
     otherwise the result is a plain constant tensor.
     """
     out = Tensor._wrap(data)
-    if grad_mode._state.enabled and any(t.requires_grad for t in inputs):
-        out.requires_grad = True
-        out._op = op
-        out._inputs = inputs
-        out._params = params
-        out._saved_versions = tuple(t._version for t in inputs)
+    if grad_mode._state.enabled:
+        for t in inputs:
+            if t.requires_grad:
+                out.requires_grad = True
+                out._op = op
+                out._inputs = inputs
+                out._params = params
+                # The in-place clock at recording time: a later change to an input is an error.
+                out._clock = inplace_clock.now
+                break
     return out
 
 
@@ -105,8 +112,6 @@ def unbroadcast(grad: Tensor, shape: tuple[int, ...], dtype: np.dtype) -> Tensor
     along new leading axes and along axes of length one; the gradient of a
     copy is the sum of the copies' gradients.
     """
-    from minigrad import ops
-
     if grad.shape != shape:
         if grad.ndim < len(shape) or _broadcast_shape(grad.shape, shape) != grad.shape:
             # A rule may return a gradient smaller than the input (e.g. a scalar 0).
@@ -144,15 +149,13 @@ def _input_gradient(node: Tensor, argnum: int, g: Tensor) -> Tensor | None:
     return rule(g, node, *node._inputs, **node._params)
 
 
-def _check_versions(node: Tensor) -> None:
-    for position, (tensor, saved) in enumerate(
-        zip(node._inputs, node._saved_versions, strict=True)
-    ):
-        if tensor._version != saved:
+def _check_unmodified(node: Tensor) -> None:
+    """Refuse to differentiate through an input that was changed in place after use."""
+    for position, tensor in enumerate(node._inputs):
+        if tensor._clock > node._clock:
             raise RuntimeError(
                 f"input {position} of {node._op!r} (shape {tensor.shape}) was modified in "
-                f"place after it was used (version {tensor._version}, expected {saved}); "
-                "the gradient would be wrong"
+                "place after it was used; the gradient would be wrong"
             )
 
 
@@ -160,19 +163,27 @@ def _backpropagate(
     root: Tensor, seed: Tensor, stop_at: frozenset[int], create_graph: bool
 ) -> dict[int, tuple[Tensor, Tensor]]:
     """Run the backward pass from ``root``; return ``id -> (node, gradient)`` of leaves
-    and stop nodes."""
-    order = toposort(root, stop_at)
+    and stop nodes.
+
+    Nodes are visited in decreasing creation order (a heap keyed by creation
+    number): a node is always created after its inputs, so by the time a node
+    is popped every consumer of it has been processed and its gradient is
+    complete. This is the same order as reversing :func:`toposort`, found
+    without a separate pass.
+    """
     pending: dict[int, Tensor] = {id(root): seed}
     finished: dict[int, tuple[Tensor, Tensor]] = {}
+    heap: list[tuple[int, Tensor]] = [(-root._sequence, root)]
+    clock_moved = inplace_clock.now > 0
     with grad_mode.set_grad_enabled(create_graph):
-        for node in reversed(order):
-            g = pending.pop(id(node), None)
-            if g is None:
-                continue
+        while heap:
+            node = heapq.heappop(heap)[1]
+            g = pending.pop(id(node))
             if node._op is None or id(node) in stop_at:
                 finished[id(node)] = (node, g)
                 continue
-            _check_versions(node)
+            if clock_moved:
+                _check_unmodified(node)
             for argnum, parent in enumerate(node._inputs):
                 if not parent.requires_grad:
                     continue
@@ -182,7 +193,11 @@ def _backpropagate(
                 contribution = unbroadcast(contribution, parent.shape, parent.dtype)
                 key = id(parent)
                 earlier = pending.get(key)
-                pending[key] = contribution if earlier is None else earlier + contribution
+                if earlier is None:
+                    pending[key] = contribution
+                    heapq.heappush(heap, (-parent._sequence, parent))
+                else:
+                    pending[key] = earlier + contribution
     return finished
 
 

@@ -13,13 +13,35 @@ same thing.
 
 from __future__ import annotations
 
+import itertools
 import numbers
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 __all__ = ["Tensor", "as_tensor", "tensor"]
+
+# Every tensor gets a creation number: an operation's output is always created
+# after its inputs, so decreasing creation numbers are a topological order.
+_creation_counter = itertools.count(1)
+
+
+class _InplaceClock:
+    """Counts in-place changes, so that backward can skip the check when there were none."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self._lock = threading.Lock()
+
+    def tick(self) -> int:
+        with self._lock:
+            self.now += 1
+            return self.now
+
+
+inplace_clock = _InplaceClock()
 
 
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
@@ -64,13 +86,15 @@ class Tensor:
     Tensor([2., 4., 6.])
     """
 
+    # ``_clock`` reads the in-place clock: for a recorded node, its value when the
+    # node was recorded; for a tensor changed in place, its value at the latest change.
     __slots__ = (
         "__weakref__",
         "_inputs",
         "_op",
         "_params",
-        "_saved_versions",
-        "_version",
+        "_clock",
+        "_sequence",
         "data",
         "grad",
         "requires_grad",
@@ -98,8 +122,8 @@ class Tensor:
         self._op = None
         self._inputs = ()
         self._params = {}
-        self._version = 0
-        self._saved_versions = ()
+        self._clock = 0
+        self._sequence = next(_creation_counter)
 
     @classmethod
     def _wrap(cls, array: np.ndarray) -> Tensor:
@@ -111,8 +135,8 @@ class Tensor:
         out._op = None
         out._inputs = ()
         out._params = {}
-        out._version = 0
-        out._saved_versions = ()
+        out._clock = 0
+        out._sequence = next(_creation_counter)
         return out
 
     # ----------------------------------------------------------------- basics
@@ -246,8 +270,8 @@ class Tensor:
                 "(e.g. mg.where(mask, new, x))"
             )
         self.data[_ops.normalize_index(index)] = value.data if isinstance(value, Tensor) else value
-        # Graphs that saved this tensor detect the change through the version.
-        self._version += 1
+        # Graphs that used this tensor before now detect the change in backward.
+        self._clock = inplace_clock.tick()
 
     # -------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:

@@ -1,0 +1,50 @@
+"""gradtrack: gradient tracking for regularized fine-tuning, built on minigrad.
+
+Given per-token logprobs, a base loss and a set of weighted regularizers,
+gradtrack computes the total loss, every term's contribution, and — with
+tracking on — the L2 norm of every term's gradient with respect to the
+logprobs and of the total gradient, so you can see which term drives an
+update.
+
+Examples
+--------
+>>> import gradtrack
+>>> issubclass(gradtrack.RegularizerTimeoutError, gradtrack.GradtrackError)
+True
+"""
+
+from __future__ import annotations
+
+from gradtrack import telemetry
+from gradtrack.errors import (
+    GradtrackError,
+    PipelineError,
+    RegularizerError,
+    RegularizerTimeoutError,
+)
+from gradtrack.types import (
+    CustomLossOutput,
+    Datum,
+    ForwardBackwardOutput,
+    ModelInput,
+    RegularizerOutput,
+    RegularizerSpec,
+    TensorData,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CustomLossOutput",
+    "Datum",
+    "ForwardBackwardOutput",
+    "GradtrackError",
+    "ModelInput",
+    "PipelineError",
+    "RegularizerError",
+    "RegularizerOutput",
+    "RegularizerSpec",
+    "RegularizerTimeoutError",
+    "TensorData",
+    "telemetry",
+]
