@@ -90,10 +90,10 @@ class Tensor:
     # node was recorded; for a tensor changed in place, its value at the latest change.
     __slots__ = (
         "__weakref__",
+        "_clock",
         "_inputs",
         "_op",
         "_params",
-        "_clock",
         "_sequence",
         "data",
         "grad",
