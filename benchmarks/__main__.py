@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"python {platform.python_version()}, numpy {np.__version__}, threads {args.threads or 'default'}"
+        f"python {platform.python_version()}, numpy {np.__version__}, "
+        f"threads {args.threads or 'default'}"
     )
     chosen = {w.strip().upper() for w in args.only.split(",")}
     unknown = chosen - set(WORKLOADS)

@@ -1,0 +1,275 @@
+"""W1 — the regularizer pipeline with gradient tracking (the headline workload).
+
+Logprobs float32 of shape (32, 2048), all ≤ 0; a 0/1 mask (80 % ones),
+reference logprobs and "original" logprobs. The terms (weight: loss):
+
+* base (1): masked NLL ``-sum(lp * m) / sum(m)``
+* l1 (0.01): ``sum(abs(lp))``; l2 (0.005): ``sum(lp ** 2)``
+* entropy (0.001): mean over rows of ``-sum_j exp(lp) * lp``
+* kl (0.01): mean over elements of ``exp(ref) * (ref - lp)``
+* consistency (0.1): ``mean((lp - orig) ** 2)``
+
+One call yields every term's value and gradient norm, the total loss and the
+norm of the total gradient. Implementations take one backward per term,
+except "gradtrack naive", which re-evaluates every term three times the way
+the original does (value, own gradient, total).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from benchmarks.harness import Implementation, Outputs
+
+SHAPE = (32, 2048)
+WEIGHTS = {"l1": 0.01, "l2": 0.005, "entropy": 0.001, "kl": 0.01, "consistency": 0.1}
+
+
+def make_data(seed: int = 0) -> dict[str, np.ndarray]:
+    """Logprobs, mask, reference and original logprobs, float32."""
+    rng = np.random.default_rng(seed)
+
+    def logprobs() -> np.ndarray:
+        return (-np.abs(rng.standard_normal(SHAPE)) * 2).astype(np.float32)
+
+    lp = logprobs()
+    return {
+        "lp": lp,
+        "mask": (rng.uniform(size=SHAPE) < 0.8).astype(np.float32),
+        "ref": logprobs(),
+        "orig": (lp + 0.01 * rng.standard_normal(SHAPE)).astype(np.float32),
+    }
+
+
+def _norm(g: np.ndarray) -> float:
+    flat = g.astype(np.float64).ravel()
+    return float(np.sqrt(flat @ flat))
+
+
+def numpy_reference(d: dict[str, np.ndarray]) -> Outputs:
+    """Values and analytic gradients of every term, by hand."""
+    lp, m, ref, orig = d["lp"], d["mask"], d["ref"], d["orig"]
+    rows, count = lp.shape[0], lp.size
+    p = np.exp(lp)
+    ref_p = np.exp(ref)
+    diff = lp - orig
+    values = {
+        "base": -np.sum(lp * m) / np.sum(m),
+        "l1": np.sum(np.abs(lp)),
+        "l2": np.sum(lp * lp),
+        "entropy": np.mean(-np.sum(p * lp, axis=1)),
+        "kl": np.mean(ref_p * (ref - lp)),
+        "consistency": np.mean(diff * diff),
+    }
+    grads = {
+        "base": -m / np.sum(m),
+        "l1": np.sign(lp),
+        "l2": 2 * lp,
+        "entropy": -p * (lp + 1) / rows,
+        "kl": -ref_p / count,
+        "consistency": 2 * diff / count,
+    }
+    return _summarise(values, grads)
+
+
+def _summarise(values: dict[str, Any], grads: dict[str, np.ndarray]) -> Outputs:
+    total = grads["base"].astype(np.float64)
+    for name, weight in WEIGHTS.items():
+        total = total + weight * grads[name]
+    loss = float(values["base"]) + sum(w * float(values[n]) for n, w in WEIGHTS.items())
+    out: dict[str, Any] = {"loss_total": loss, "total_grad_norm": _norm(total)}
+    for name in values:
+        out[f"{name}_value"] = float(values[name])
+        out[f"{name}_grad_norm"] = _norm(grads[name])
+    return out
+
+
+# ------------------------------------------------------------------ gradtrack
+def _gradtrack_terms(d: dict[str, np.ndarray]) -> tuple[Callable, list]:
+    import minigrad as mg
+    from gradtrack import RegularizerSpec
+
+    ref_p = np.exp(d["ref"])
+    mask_total = float(np.sum(d["mask"]))
+
+    def base(data: Any, lp: mg.Tensor) -> tuple[mg.Tensor, dict]:
+        return -(lp * d["mask"]).sum() / mask_total, {}
+
+    def l1(data: Any, lp: mg.Tensor) -> tuple[mg.Tensor, dict]:
+        return mg.abs(lp).sum(), {}
+
+    def l2(data: Any, lp: mg.Tensor) -> tuple[mg.Tensor, dict]:
+        return mg.square(lp).sum(), {}
+
+    def entropy(data: Any, lp: mg.Tensor) -> tuple[mg.Tensor, dict]:
+        return (-(mg.exp(lp) * lp).sum(axis=1)).mean(), {}
+
+    def kl(data: Any, lp: mg.Tensor) -> tuple[mg.Tensor, dict]:
+        return (ref_p * (d["ref"] - lp)).mean(), {}
+
+    def consistency(data: Any, lp: mg.Tensor) -> tuple[mg.Tensor, dict]:
+        return mg.square(lp - d["orig"]).mean(), {}
+
+    fns = {"l1": l1, "l2": l2, "entropy": entropy, "kl": kl, "consistency": consistency}
+    specs = [RegularizerSpec(fns[name], weight, name) for name, weight in WEIGHTS.items()]
+    return base, specs
+
+
+def _from_output(output: Any) -> Outputs:
+    out: dict[str, Any] = {
+        "loss_total": output.loss_total,
+        "total_grad_norm": output.total_grad_norm,
+        "base_value": output.base_loss["value"],
+        "base_grad_norm": output.base_loss["grad_norm"],
+    }
+    for name, reg in output.regularizers.items():
+        out[f"{name}_value"] = reg.value
+        out[f"{name}_grad_norm"] = reg.grad_norm
+    return out
+
+
+def _gradtrack(parallel: bool) -> Callable[[dict[str, np.ndarray]], Callable[[], Outputs]]:
+    def build(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+        from gradtrack import pipeline
+
+        base, specs = _gradtrack_terms(d)
+
+        def run() -> Outputs:
+            output = pipeline.compute(
+                [], d["lp"], base, regularizers=specs, track_grad_norms=True, parallel=parallel
+            )
+            return _from_output(output)
+
+        return run
+
+    return build
+
+
+def _gradtrack_naive(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+    """The original's route: values, then each term's own gradient, then the total again."""
+    from gradtrack import pipeline, tracker
+
+    base, specs = _gradtrack_terms(d)
+
+    def run() -> Outputs:
+        output = pipeline.compute([], d["lp"], base, regularizers=specs, parallel=False)
+        out = _from_output(output)
+        out["base_grad_norm"] = tracker.compute_grad_norm(lambda lp: base([], lp)[0], d["lp"])
+        for spec in specs:
+            out[f"{spec.name}_grad_norm"] = tracker.grad_norm_for_regularizer(spec, [], d["lp"])
+        out["total_grad_norm"] = tracker.total_grad_norm(base, specs, [], d["lp"])
+        return out
+
+    return run
+
+
+# ---------------------------------------------------------------------- peers
+def _torch(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+    import torch
+
+    t = {k: torch.from_numpy(v) for k, v in d.items()}
+    ref_p = torch.exp(t["ref"])
+    mask_total = t["mask"].sum()
+    terms = {
+        "base": lambda lp: -(lp * t["mask"]).sum() / mask_total,
+        "l1": lambda lp: lp.abs().sum(),
+        "l2": lambda lp: (lp * lp).sum(),
+        "entropy": lambda lp: (-(torch.exp(lp) * lp).sum(dim=1)).mean(),
+        "kl": lambda lp: (ref_p * (t["ref"] - lp)).mean(),
+        "consistency": lambda lp: ((lp - t["orig"]) ** 2).mean(),
+    }
+
+    def run() -> Outputs:
+        values, grads = {}, {}
+        for name, fn in terms.items():
+            lp = t["lp"].clone().requires_grad_(True)
+            value = fn(lp)
+            (grad,) = torch.autograd.grad(value, lp)
+            values[name] = value.item()
+            grads[name] = grad.numpy()
+        return _summarise(values, grads)
+
+    return run
+
+
+def _jax(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+    import jax
+    import jax.numpy as jnp
+
+    j = {k: jnp.asarray(v) for k, v in d.items()}
+    ref_p = jnp.exp(j["ref"])
+    mask_total = jnp.sum(j["mask"])
+
+    def all_terms(lp: Any) -> Any:
+        fns = {
+            "base": lambda x: -jnp.sum(x * j["mask"]) / mask_total,
+            "l1": lambda x: jnp.sum(jnp.abs(x)),
+            "l2": lambda x: jnp.sum(x * x),
+            "entropy": lambda x: jnp.mean(-jnp.sum(jnp.exp(x) * x, axis=1)),
+            "kl": lambda x: jnp.mean(ref_p * (j["ref"] - x)),
+            "consistency": lambda x: jnp.mean((x - j["orig"]) ** 2),
+        }
+        values, grads = {}, {}
+        for name, fn in fns.items():
+            values[name], grads[name] = jax.value_and_grad(fn)(lp)
+        total = grads["base"] + sum(w * grads[n] for n, w in WEIGHTS.items())
+        norms = {n: jnp.sqrt(jnp.sum(jnp.square(g.astype(jnp.float64)))) for n, g in grads.items()}
+        total_norm = jnp.sqrt(jnp.sum(jnp.square(total.astype(jnp.float64))))
+        return values, norms, total_norm
+
+    step = jax.jit(all_terms)
+
+    def run() -> Outputs:
+        values, norms, total_norm = step(j["lp"])
+        total_norm.block_until_ready()
+        loss = float(values["base"]) + sum(w * float(values[n]) for n, w in WEIGHTS.items())
+        out: dict[str, Any] = {"loss_total": loss, "total_grad_norm": float(total_norm)}
+        for name in values:
+            out[f"{name}_value"] = float(values[name])
+            out[f"{name}_grad_norm"] = float(norms[name])
+        return out
+
+    return run
+
+
+def _autograd(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+    import autograd
+    import autograd.numpy as anp
+
+    ref_p = np.exp(d["ref"])
+    mask_total = float(np.sum(d["mask"]))
+    terms = {
+        "base": lambda lp: -anp.sum(lp * d["mask"]) / mask_total,
+        "l1": lambda lp: anp.sum(anp.abs(lp)),
+        "l2": lambda lp: anp.sum(lp * lp),
+        "entropy": lambda lp: anp.mean(-anp.sum(anp.exp(lp) * lp, axis=1)),
+        "kl": lambda lp: anp.mean(ref_p * (d["ref"] - lp)),
+        "consistency": lambda lp: anp.mean((lp - d["orig"]) ** 2),
+    }
+    value_and_grads = {n: autograd.value_and_grad(f) for n, f in terms.items()}
+
+    def run() -> Outputs:
+        values, grads = {}, {}
+        for name, vg in value_and_grads.items():
+            values[name], grads[name] = vg(d["lp"])
+        return _summarise(values, grads)
+
+    return run
+
+
+def _numpy(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+    return lambda: numpy_reference(d)
+
+
+IMPLEMENTATIONS = [
+    Implementation("numpy analytic", _numpy),
+    Implementation("gradtrack parallel", _gradtrack(parallel=True)),
+    Implementation("gradtrack sequential", _gradtrack(parallel=False)),
+    Implementation("gradtrack naive (3 evaluations)", _gradtrack_naive),
+    Implementation("pytorch eager", _torch, requires="torch"),
+    Implementation("jax jit", _jax, requires="jax"),
+    Implementation("autograd", _autograd, requires="autograd"),
+]
