@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -25,3 +26,16 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_kernels() -> None:
+    """Compile (or load from cache) the Numba kernels once, before any test is timed."""
+    import numpy as np
+
+    from minigrad import kernels
+
+    for dtype in (np.float32, np.float64):
+        x = np.ones(4, dtype=dtype)
+        kernels.sum_of_squares(x)
+        kernels.dot(x, x)

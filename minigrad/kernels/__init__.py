@@ -3,8 +3,14 @@
 A primitive's forward pass calls a kernel from this module; its derivative is
 written with minigrad ops, which call kernels in turn. The backend is chosen
 once, at import: the NumPy reference (``numpy_backend``) is the source of truth
-and the fallback. Setting ``MINIGRAD_DISABLE_JIT=1`` in the environment forces
-it.
+and the fallback; where Numba is installed, the kernels that have a Numba twin
+(``numba_backend``) use it. Setting ``MINIGRAD_DISABLE_JIT=1`` in the
+environment forces the NumPy path.
+
+Nothing is compiled, and Numba itself is not imported, until a kernel with a
+twin is first called: ``import minigrad`` stays fast. Callers look kernels up
+as ``kernels.name`` at call time, so the first call can swap in the compiled
+twin for every later one.
 
 Examples
 --------
@@ -15,11 +21,16 @@ True
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
+from collections.abc import Callable
+from typing import Any
 
 from minigrad.kernels.numpy_backend import (
     absolute,
     cos,
+    dot,
     exp,
     log,
     log1p,
@@ -41,6 +52,7 @@ __all__ = [
     "absolute",
     "backend",
     "cos",
+    "dot",
     "exp",
     "log",
     "log1p",
@@ -65,6 +77,12 @@ JIT_DISABLED: bool = os.environ.get("MINIGRAD_DISABLE_JIT", "").strip().lower() 
 )
 
 
+_BACKEND = "numba" if not JIT_DISABLED and importlib.util.find_spec("numba") else "numpy"
+
+# Kernels with a Numba twin; every other kernel is the NumPy reference on both paths.
+JIT_TWINS = ("dot", "sum_of_squares")
+
+
 def backend() -> str:
     """Name the kernel backend in use: ``"numba"`` or ``"numpy"``.
 
@@ -73,4 +91,33 @@ def backend() -> str:
     >>> backend() in ("numpy", "numba")
     True
     """
-    return "numpy"
+    return _BACKEND
+
+
+class _FirstCall:
+    """Stands in for a Numba twin until its first call, then gets out of the way."""
+
+    def __init__(self, name: str, reference: Callable[..., Any]) -> None:
+        self.name = name
+        self.reference = reference
+        self.__doc__ = reference.__doc__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        global _BACKEND
+        try:
+            from minigrad.kernels import numba_backend
+        except ImportError as error:  # a broken Numba install: stay correct, on NumPy
+            logging.getLogger("minigrad").warning("Numba unavailable (%s); using NumPy", error)
+            _BACKEND = "numpy"
+            twins = {n: getattr(numpy_backend, n) for n in JIT_TWINS}
+        else:
+            twins = {n: getattr(numba_backend, n) for n in JIT_TWINS}
+        globals().update(twins)
+        return twins[self.name](*args, **kwargs)
+
+
+if _BACKEND == "numba":
+    from minigrad.kernels import numpy_backend
+
+    for _name in JIT_TWINS:
+        globals()[_name] = _FirstCall(_name, getattr(numpy_backend, _name))
