@@ -12,7 +12,7 @@ import os
 import platform
 import sys
 
-WORKLOADS = ("W1", "W2", "W3")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
 
 
 def _pin_threads(count: int) -> None:
@@ -104,6 +104,40 @@ def main(argv: list[str] | None = None) -> int:
         print(
             harness.table(
                 "W3 — MLP training step 784→256→10, batch 128, float32",
+                results,
+                floor="numpy analytic",
+            )
+        )
+        print()
+    if "W4" in chosen:
+        from benchmarks import w4_grad_norm
+
+        x = w4_grad_norm.make_data()
+        reference = w4_grad_norm.reference(x)
+        results = harness.run(
+            w4_grad_norm.IMPLEMENTATIONS, x, reference, repeats=max(3, args.repeats // 3), rtol=1e-7
+        )
+        print(
+            harness.table(
+                "W4 — gradient norm of 16 M float32 elements", results, floor="numpy analytic"
+            )
+        )
+        bandwidth = w4_grad_norm.copy_bandwidth(x)
+        print(
+            f"\ncopy bandwidth {bandwidth / 1e9:.1f} GB/s; one pass over x is "
+            f"{x.nbytes / 1e6:.0f} MB ({x.nbytes / bandwidth * 1e3:.1f} ms at that rate)\n"
+        )
+    if "W5" in chosen:
+        from benchmarks import w5_gradient_penalty
+
+        x = w5_gradient_penalty.make_data()
+        reference = w5_gradient_penalty.numpy_reference(x)
+        results = harness.run(
+            w5_gradient_penalty.IMPLEMENTATIONS, x, reference, repeats=args.repeats
+        )
+        print(
+            harness.table(
+                "W5 — gradient penalty (second order), 64×128 float64",
                 results,
                 floor="numpy analytic",
             )

@@ -15,7 +15,8 @@ True
 
 from __future__ import annotations
 
-from gradtrack import telemetry
+from gradtrack import executor, pipeline, telemetry, tracker
+from gradtrack.check import CheckReport, check_regularizer
 from gradtrack.errors import (
     GradtrackError,
     PipelineError,
@@ -32,9 +33,12 @@ from gradtrack.types import (
     TensorData,
 )
 
+compute = pipeline.compute
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckReport",
     "CustomLossOutput",
     "Datum",
     "ForwardBackwardOutput",
@@ -46,5 +50,10 @@ __all__ = [
     "RegularizerSpec",
     "RegularizerTimeoutError",
     "TensorData",
+    "check_regularizer",
+    "compute",
+    "executor",
+    "pipeline",
     "telemetry",
+    "tracker",
 ]

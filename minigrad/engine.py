@@ -64,6 +64,9 @@ def record(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any)
     A node is recorded only when grad mode is on and some input requires grad;
     otherwise the result is a plain constant tensor.
     """
+    if type(data) is not np.ndarray:
+        # NumPy returns scalars, not 0-d arrays, from operations on 0-d arrays.
+        data = np.asarray(data)
     out = Tensor._wrap(data)
     if grad_mode._state.enabled:
         for t in inputs:

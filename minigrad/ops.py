@@ -161,7 +161,7 @@ def ones_like(x: Any) -> Tensor:
 def compare(ufunc: np.ufunc, x: Any, y: Any) -> Tensor:
     """Elementwise comparison; the bool result carries no gradient."""
     x, y = _pair(x, y)
-    return Tensor._wrap(ufunc(x.data, y.data))
+    return Tensor._wrap(np.asarray(ufunc(x.data, y.data)))
 
 
 # --------------------------------------------------------------- arithmetic

@@ -1,0 +1,404 @@
+"""Run regularizers, one or many, in parallel or in order, each within its timeout.
+
+This module lets you evaluate :class:`~gradtrack.types.RegularizerSpec` s on a
+batch: :func:`execute_one` for one, :func:`execute_all` for a list (results
+in spec order, whatever order they finish in). With ``track_grad_norms`` each
+regularizer is evaluated once and its gradient with respect to the logprobs
+taken from that same evaluation.
+
+Every regularizer runs in a daemon thread of its own and gets ``timeout``
+seconds, in both modes, synchronous or asynchronous. A regularizer that
+overruns is abandoned, not joined: the caller gets a
+:class:`~gradtrack.errors.RegularizerTimeoutError` on time even if the thread
+never returns, and the thread's concurrency slot goes to the next
+regularizer. (A ``ThreadPoolExecutor`` cannot do this: it joins its threads
+at interpreter exit, so one hung regularizer would hang the program.)
+Abandoned threads keep running until they return; being daemons, they never
+hold up exit. minigrad records graphs per thread, so threads do not disturb
+each other.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradtrack import telemetry
+from gradtrack.errors import RegularizerError, RegularizerTimeoutError
+from gradtrack.tracker import (
+    as_logprobs_array,
+    check_specs,
+    evaluate_regularizer,
+    gradient_or_warn,
+    vector_norm,
+)
+from gradtrack.types import RegularizerOutput, RegularizerSpec
+
+__all__ = [
+    "RegularizerResult",
+    "check_max_concurrency",
+    "check_timeout",
+    "execute_all",
+    "execute_one",
+    "run_regularizers",
+]
+
+
+@dataclass(frozen=True)
+class RegularizerResult:
+    """A regularizer's output together with its gradient, for the pipeline.
+
+    ``grad`` is the unweighted gradient with respect to the logprobs (float64),
+    ``None`` when gradients were not tracked or could not be computed.
+
+    Examples
+    --------
+    >>> out = RegularizerOutput.from_computation("l1", 6.0, 0.1, {})
+    >>> RegularizerResult(out, None).output.contribution
+    0.6000000000000001
+    """
+
+    output: RegularizerOutput
+    grad: np.ndarray | None
+
+
+def check_timeout(timeout: Any) -> float:
+    """Return ``timeout`` as a float, or raise ``ValueError`` unless it is positive and finite.
+
+    Examples
+    --------
+    >>> check_timeout(0.5)
+    0.5
+    >>> check_timeout(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: timeout must be a positive finite number of seconds, got 0
+    """
+    is_number = isinstance(timeout, numbers.Real) and not isinstance(timeout, bool)
+    if not (is_number and math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a positive finite number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def check_max_concurrency(max_concurrency: Any) -> int:
+    """Return the worker limit: ``os.cpu_count()`` for ``None``, else a positive int.
+
+    Examples
+    --------
+    >>> check_max_concurrency(4)
+    4
+    >>> check_max_concurrency(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_concurrency must be a positive int or None, got 0
+    """
+    if max_concurrency is None:
+        return os.cpu_count() or 1
+    is_int = isinstance(max_concurrency, numbers.Integral) and not isinstance(max_concurrency, bool)
+    if not (is_int and max_concurrency > 0):
+        raise ValueError(f"max_concurrency must be a positive int or None, got {max_concurrency!r}")
+    return int(max_concurrency)
+
+
+def _is_async(spec: RegularizerSpec) -> bool:
+    target = getattr(spec.fn, "compute", spec.fn)
+    return spec.is_async or inspect.iscoroutinefunction(target)
+
+
+def _metadata(spec: RegularizerSpec) -> dict[str, Any]:
+    return {"regularizer_name": spec.name, "weight": spec.weight, "is_async": _is_async(spec)}
+
+
+def _emit_start(spec: RegularizerSpec) -> None:
+    telemetry.emit(telemetry.REGULARIZER_START, {"system_time": time.time()}, _metadata(spec))
+
+
+# ------------------------------------------------------------------ one job
+
+
+class _Job:
+    """One regularizer evaluated in a daemon thread that may be abandoned."""
+
+    def __init__(
+        self, spec: RegularizerSpec, data: Any, logprobs: np.ndarray, track: bool, timeout: float
+    ) -> None:
+        self.spec = spec
+        self.data = data
+        self.logprobs = logprobs
+        self.track = track
+        self.timeout = timeout
+        self.started = 0.0
+        self.duration = 0.0
+        self.result: RegularizerResult | None = None
+        self.error: RegularizerError | None = None
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.timeout
+
+    def launch(self, finished: queue.SimpleQueue[tuple[_Job, Any, float]]) -> None:
+        self.started = time.perf_counter()
+        thread = threading.Thread(
+            target=self._work, args=(finished,), name=f"gradtrack-{self.spec.name}", daemon=True
+        )
+        thread.start()
+
+    def _work(self, finished: queue.SimpleQueue[tuple[_Job, Any, float]]) -> None:
+        try:
+            outcome: Any = self._compute()
+        except RegularizerError as exc:
+            outcome = exc
+        except BaseException as exc:  # reported to the caller, never lost in a thread
+            outcome = RegularizerError(self.spec.name, f"raised {type(exc).__name__}: {exc}")
+            outcome.__cause__ = exc
+        finished.put((self, outcome, time.perf_counter()))
+
+    def _compute(self) -> RegularizerResult:
+        spec = self.spec
+        evaluation = evaluate_regularizer(
+            spec, self.data, self.logprobs, track=self.track, timeout=self.timeout
+        )
+        grad = gradient_or_warn(evaluation, spec.name) if self.track else None
+        grad_norm = None
+        if self.track:
+            # A failed gradient reports 0.0 (with the warning above), as the original does.
+            grad_norm = 0.0 if grad is None else vector_norm(grad)
+        output = RegularizerOutput.from_computation(
+            spec.name, evaluation.value, spec.weight, evaluation.metrics, grad_norm=grad_norm
+        )
+        return RegularizerResult(output, grad)
+
+    def settle(self, outcome: Any, finished_at: float) -> None:
+        self.duration = finished_at - self.started
+        if isinstance(outcome, RegularizerError):
+            self.error = outcome
+        else:
+            self.result = outcome
+
+    def abandon(self) -> None:
+        self.settle(RegularizerTimeoutError(self.spec.name, self.timeout), time.perf_counter())
+
+    def emit_end(self) -> None:
+        """Emit this job's stop or exception event, from the caller's thread."""
+        if self.result is None:
+            metadata = {
+                "regularizer_name": self.spec.name,
+                "weight": self.spec.weight,
+                "reason": self.error,
+            }
+            telemetry.emit(telemetry.REGULARIZER_EXCEPTION, {"duration": self.duration}, metadata)
+            return
+        output = self.result.output
+        measurements = {
+            "duration": self.duration,
+            "value": output.value,
+            "contribution": output.contribution,
+            "grad_norm": output.grad_norm,
+        }
+        telemetry.emit(telemetry.REGULARIZER_STOP, measurements, _metadata(self.spec))
+
+    def outcome(self) -> RegularizerResult:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+def _run_jobs(jobs: Sequence[_Job], max_concurrency: int) -> None:
+    """Run ``jobs`` with at most ``max_concurrency`` at once until each finished or timed out.
+
+    Each job's end event is emitted here, in the caller's thread, as it ends.
+    """
+    waiting = deque(jobs)
+    running: set[_Job] = set()
+    finished: queue.SimpleQueue[tuple[_Job, Any, float]] = queue.SimpleQueue()
+    while waiting or running:
+        while waiting and len(running) < max_concurrency:
+            job = waiting.popleft()
+            job.launch(finished)
+            running.add(job)
+        wait = max(0.0, min(job.deadline for job in running) - time.perf_counter())
+        try:
+            job, outcome, finished_at = finished.get(timeout=wait)
+        except queue.Empty:
+            now = time.perf_counter()
+            for job in sorted(running, key=lambda j: j.deadline):
+                if job.deadline <= now:
+                    # Abandon it: its thread may run on, but its slot is free again.
+                    running.discard(job)
+                    job.abandon()
+                    job.emit_end()
+            continue
+        if job in running:  # a late answer from an abandoned job is dropped
+            running.discard(job)
+            job.settle(outcome, finished_at)
+            job.emit_end()
+
+
+# ---------------------------------------------------------------- the API
+
+
+def execute_one(
+    spec: RegularizerSpec,
+    data: Any,
+    logprobs: Any,
+    *,
+    track_grad_norms: bool = False,
+    timeout: float = 30.0,
+) -> RegularizerOutput:
+    """Evaluate one regularizer within ``timeout`` seconds.
+
+    Emits the regularizer ``start`` event, then ``stop`` (with ``duration``,
+    ``value``, ``contribution``, ``grad_norm``) or ``exception``.
+
+    Parameters
+    ----------
+    spec : RegularizerSpec
+    data : list of Datum
+        Passed to the regularizer unchanged.
+    logprobs : array-like or Tensor
+        The regularizer receives them as a minigrad Tensor (requiring grad
+        when ``track_grad_norms``).
+    track_grad_norms : bool
+        Also compute ``grad_norm``, the norm of the loss's gradient with
+        respect to the logprobs, from the same single evaluation. If the
+        gradient fails, ``grad_norm`` is ``0.0`` and a WARNING is logged.
+    timeout : float
+        Seconds the regularizer may take, waiting for an asynchronous result included.
+
+    Raises
+    ------
+    RegularizerError
+        The regularizer raised (original as ``__cause__``) or returned
+        something other than ``(loss, metrics)`` with a scalar numeric loss.
+    RegularizerTimeoutError
+        It did not finish within ``timeout``; its thread is abandoned.
+    TypeError, ValueError
+        Invalid arguments.
+
+    Examples
+    --------
+    >>> spec = RegularizerSpec(lambda data, lp: (lp.mean(), {"mean": True}), 0.5, "mean")
+    >>> out = execute_one(spec, [], [2.0, 4.0, 6.0])
+    >>> out.value, out.contribution, out.custom
+    (4.0, 2.0, {'mean': True})
+    """
+    if not isinstance(spec, RegularizerSpec):
+        raise TypeError(f"spec must be a RegularizerSpec, got {type(spec).__name__}")
+    timeout = check_timeout(timeout)
+    job = _Job(spec, data, as_logprobs_array(logprobs), bool(track_grad_norms), timeout)
+    _emit_start(spec)
+    _run_jobs([job], 1)
+    return job.outcome().output
+
+
+def execute_all(
+    regularizers: Iterable[RegularizerSpec],
+    data: Any,
+    logprobs: Any,
+    *,
+    parallel: bool = True,
+    timeout: float = 30.0,
+    track_grad_norms: bool = False,
+    max_concurrency: int | None = None,
+) -> list[RegularizerOutput]:
+    """Evaluate every regularizer; return their outputs in spec order.
+
+    Parallel (the default): emit ``start`` for every spec in order, then run
+    at most ``max_concurrency`` at once; when all have finished or timed out,
+    raise the first failure in spec order, if any. Sequential: one after
+    another, each ``start`` just before it runs; stop at the first failure.
+    In both modes each regularizer has its own ``timeout``.
+
+    Parameters
+    ----------
+    regularizers : iterable of RegularizerSpec
+    data, logprobs
+        As for :func:`execute_one`.
+    parallel : bool
+    timeout : float
+        Seconds per regularizer (positive, finite).
+    track_grad_norms : bool
+        Also compute each ``grad_norm`` (see :func:`execute_one`).
+    max_concurrency : int, optional
+        Most regularizers running at once; defaults to ``os.cpu_count()``.
+
+    Raises
+    ------
+    RegularizerError, RegularizerTimeoutError
+        As for :func:`execute_one`, naming the regularizer.
+    TypeError
+        An item is not a RegularizerSpec (the message gives its index).
+    ValueError
+        ``timeout`` or ``max_concurrency`` is invalid.
+
+    Examples
+    --------
+    >>> a = RegularizerSpec(lambda data, lp: (lp.sum(), {}), 0.1, "a")
+    >>> b = RegularizerSpec(lambda data, lp: ((lp * lp).sum(), {}), 0.5, "b")
+    >>> [(out.name, out.value) for out in execute_all([a, b], [], [1.0, 2.0, 3.0])]
+    [('a', 6.0), ('b', 14.0)]
+    """
+    results = run_regularizers(
+        regularizers,
+        data,
+        logprobs,
+        parallel=parallel,
+        timeout=timeout,
+        track_grad_norms=track_grad_norms,
+        max_concurrency=max_concurrency,
+    )
+    return [result.output for result in results]
+
+
+def run_regularizers(
+    regularizers: Iterable[RegularizerSpec],
+    data: Any,
+    logprobs: Any,
+    *,
+    parallel: bool = True,
+    timeout: float = 30.0,
+    track_grad_norms: bool = False,
+    max_concurrency: int | None = None,
+) -> list[RegularizerResult]:
+    """:func:`execute_all`, keeping each regularizer's gradient array as well.
+
+    The pipeline uses the gradients to build the total gradient without
+    evaluating anything again.
+
+    Examples
+    --------
+    >>> spec = RegularizerSpec(lambda data, lp: ((lp * lp).sum(), {}), 0.5, "l2")
+    >>> [result] = run_regularizers([spec], [], [1.0, 2.0], track_grad_norms=True)
+    >>> result.grad, result.output.grad_norm_weighted
+    (array([2., 4.]), 2.23606797749979)
+    """
+    specs = check_specs(regularizers)
+    timeout = check_timeout(timeout)
+    max_concurrency = check_max_concurrency(max_concurrency)
+    if not specs:
+        return []
+    array = as_logprobs_array(logprobs)
+    track = bool(track_grad_norms)
+    jobs = [_Job(spec, data, array, track, timeout) for spec in specs]
+    if not parallel:
+        for job in jobs:
+            _emit_start(job.spec)
+            _run_jobs([job], 1)
+            job.outcome()  # raises at the first failure: later specs never start
+        return [job.outcome() for job in jobs]
+    for job in jobs:
+        _emit_start(job.spec)
+    _run_jobs(jobs, max_concurrency)
+    return [job.outcome() for job in jobs]
