@@ -38,13 +38,15 @@ from gradtrack.tracker import (
     TermEvaluation,
     as_logprobs_array,
     check_specs,
-    cosine,
+    cosine_from_dot,
     evaluate_base,
     gradient_or_warn,
     vector_norm,
     warn_gradient_failed,
+    weighted_sum,
 )
 from gradtrack.types import CustomLossOutput, RegularizerSpec
+from minigrad import kernels
 
 __all__ = ["check_logprobs", "compute"]
 
@@ -228,10 +230,17 @@ def _gradient_report(base: TermEvaluation, results: Sequence[RegularizerResult])
         warn_gradient_failed("total", f"no gradient for {missing}")
         return _GradientReport(base_grad_norm, 0.0, None)
     names = ["base"] + [result.output.name for result in results]
-    weighted = [base_grad] + [result.output.weight * result.grad for result in results]
-    total = np.sum(weighted, axis=0)  # g_total = g_base + Σ w_i g_i
-    alignment = {name: cosine(term, total) for name, term in zip(names, weighted, strict=True)}
-    return _GradientReport(base_grad_norm, vector_norm(total), alignment)
+    weights = [1.0] + [result.output.weight for result in results]
+    grads = [base_grad] + [result.grad for result in results]
+    norms = [base_grad_norm] + [result.output.grad_norm for result in results]
+    total = weighted_sum(weights, grads)  # g_total = g_base + Σ w_i g_i, in float64
+    total_norm = vector_norm(total)
+    # Weights are >= 0, so cos(w g, total) = cos(g, total) (0 for w = 0): no weighted copies.
+    alignment = {
+        name: cosine_from_dot(kernels.dot(grad, total), norm, total_norm) if weight > 0 else 0.0
+        for name, weight, grad, norm in zip(names, weights, grads, norms, strict=True)
+    }
+    return _GradientReport(base_grad_norm, total_norm, alignment)
 
 
 def _build_output(

@@ -36,6 +36,7 @@ import numpy as np
 import minigrad as mg
 from gradtrack.errors import PipelineError, RegularizerError, RegularizerTimeoutError
 from gradtrack.types import RegularizerSpec
+from minigrad import kernels
 
 __all__ = [
     "TermEvaluation",
@@ -44,6 +45,7 @@ __all__ = [
     "check_specs",
     "compute_grad_norm",
     "cosine",
+    "cosine_from_dot",
     "cosine_matrix",
     "evaluate_base",
     "evaluate_regularizer",
@@ -54,6 +56,7 @@ __all__ = [
     "total_grad_norm",
     "vector_norm",
     "warn_gradient_failed",
+    "weighted_sum",
 ]
 
 logger = logging.getLogger("gradtrack")
@@ -131,13 +134,15 @@ def as_logprobs_array(logprobs: Any) -> np.ndarray:
 def vector_norm(grad: np.ndarray) -> float:
     """The Euclidean norm ``sqrt(sum(g²))`` of an array, accumulated in float64.
 
+    Float32 gradients are read as they are (no float64 copy); the sum is
+    taken in float64 by :func:`minigrad.kernels.sum_of_squares`.
+
     Examples
     --------
     >>> vector_norm(np.array([3.0, 4.0]))
     5.0
     """
-    flat = np.asarray(grad, dtype=np.float64).ravel()
-    return math.sqrt(float(np.dot(flat, flat)))
+    return math.sqrt(kernels.sum_of_squares(np.asarray(grad)))
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -150,7 +155,22 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     >>> cosine(np.array([1.0, 1.0]), np.zeros(2))
     0.0
     """
-    return float(cosine_matrix([a, b])[0, 1])
+    return cosine_from_dot(kernels.dot(a, b), vector_norm(a), vector_norm(b))
+
+
+def cosine_from_dot(dot: float, norm_a: float, norm_b: float) -> float:
+    """The cosine ``dot / (norm_a norm_b)`` from a dot product and two norms.
+
+    Clipped to [-1, 1] (rounding can step outside); ``0.0`` when either norm is 0.
+
+    Examples
+    --------
+    >>> cosine_from_dot(-2.0, 1.0, 2.0)
+    -1.0
+    """
+    if norm_a == 0.0 or norm_b == 0.0:
+        return 0.0
+    return min(1.0, max(-1.0, dot / (norm_a * norm_b)))
 
 
 def cosine_matrix(vectors: Sequence[np.ndarray]) -> np.ndarray:
@@ -158,6 +178,7 @@ def cosine_matrix(vectors: Sequence[np.ndarray]) -> np.ndarray:
 
     The cosine of anything with a zero vector is defined as ``0.0`` (also on
     the diagonal): a term with no gradient neither helps nor fights another.
+    Every dot product is accumulated in float64 without copying the arrays.
 
     Examples
     --------
@@ -166,13 +187,28 @@ def cosine_matrix(vectors: Sequence[np.ndarray]) -> np.ndarray:
            [-1.,  1.,  0.],
            [ 0.,  0.,  0.]])
     """
-    if not vectors:
-        return np.zeros((0, 0))
-    stacked = np.stack([np.asarray(v, dtype=np.float64).ravel() for v in vectors])
-    norms = np.sqrt(np.einsum("ij,ij->i", stacked, stacked))
-    # Dividing by 1 where the norm is 0 leaves those rows at exactly 0.
-    unit = stacked / np.where(norms > 0.0, norms, 1.0)[:, None]
-    return np.clip(unit @ unit.T, -1.0, 1.0)
+    arrays = [np.asarray(v) for v in vectors]
+    norms = [vector_norm(a) for a in arrays]
+    matrix = np.zeros((len(arrays), len(arrays)))
+    for i, a in enumerate(arrays):
+        for j in range(i, len(arrays)):
+            dot = norms[i] ** 2 if i == j else kernels.dot(a, arrays[j])
+            matrix[i, j] = matrix[j, i] = cosine_from_dot(dot, norms[i], norms[j])
+    return matrix
+
+
+def weighted_sum(weights: Sequence[float], grads: Sequence[np.ndarray]) -> np.ndarray:
+    """``Σ_i w_i g_i`` as a float64 array, accumulated in place without temporaries.
+
+    Examples
+    --------
+    >>> weighted_sum([1.0, 0.5], [np.array([1.0, 2.0]), np.array([2.0, 2.0])])
+    array([2., 3.])
+    """
+    total = np.zeros(np.shape(grads[0]), dtype=np.float64)
+    for weight, grad in zip(weights, grads, strict=True):
+        kernels.accumulate_scaled(total, float(weight), grad)
+    return total
 
 
 # --------------------------------------------------------------- calling terms
@@ -313,10 +349,9 @@ def evaluate_term(
     >>> evaluation.value, evaluation.metrics, evaluation.grad
     (5.0, {'n': 2}, array([2., 4.]))
     """
-    array = as_logprobs_array(logprobs)
+    array = _read_only(as_logprobs_array(logprobs))
     if not track:
-        # A private copy: a term that edits its input in place cannot reach the caller's array.
-        loss, metrics = _scalar_loss(fn(data, mg.Tensor(array.copy())), sum_nonscalar)
+        loss, metrics = _scalar_loss(fn(data, mg.Tensor(array)), sum_nonscalar)
         return TermEvaluation(float(loss.item()), metrics, None)
     seen: dict[str, Any] = {}
 
@@ -326,12 +361,20 @@ def evaluate_term(
         return loss, metrics
 
     try:
-        _, grad = mg.value_and_grad(traced, has_aux=True)(array.copy())
+        _, grad = mg.value_and_grad(traced, has_aux=True)(array)
     except Exception as exc:
         if "value" not in seen:  # the term itself failed: not a gradient problem
             raise
         return TermEvaluation(seen["value"], seen["metrics"], None, exc)
-    return TermEvaluation(seen["value"], seen["metrics"], np.array(grad.data, dtype=np.float64))
+    # Kept in the logprobs' dtype: norms and sums accumulate in float64 without copies.
+    return TermEvaluation(seen["value"], seen["metrics"], grad.data)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view: every term shares the logprobs, and none can change them in place."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _scalar_loss(result: Any, sum_nonscalar: bool) -> tuple[mg.Tensor, Any]:
@@ -528,7 +571,7 @@ def total_grad_norm(
     except Exception as exc:
         warn_gradient_failed("total", exc)
         return 0.0
-    return vector_norm(np.sum(weighted, axis=0))
+    return vector_norm(weighted_sum([1.0] * len(weighted), weighted))
 
 
 def grad_conflicts(

@@ -24,10 +24,12 @@ that accept plain lists to the dtype such a list is converted to.
 from __future__ import annotations
 
 import base64
+import contextlib
 import inspect
 import json
 import math
 import numbers
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -704,8 +706,23 @@ def _positional_args(fn: Callable[..., Any]) -> int | None:
 
     A function gets ``opts`` as a third argument when it needs three arguments, or when it
     can take a third one whose parameter is called ``opts``. Callables without an
-    inspectable signature (some builtins) are called with two.
+    inspectable signature (some builtins) are called with two. The answer is cached per
+    function: reading a signature costs more than many a small regularizer.
     """
+    try:
+        return _POSITIONAL_ARGS[fn]
+    except (KeyError, TypeError):  # not seen yet, or not weak-referenceable
+        count = _inspect_positional_args(fn)
+    with contextlib.suppress(TypeError):
+        _POSITIONAL_ARGS[fn] = count
+    return count
+
+
+# Weak keys: the cache never keeps a regularizer (or what its closure holds) alive.
+_POSITIONAL_ARGS: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
+
+
+def _inspect_positional_args(fn: Callable[..., Any]) -> int | None:
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):

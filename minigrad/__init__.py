@@ -24,6 +24,7 @@ from __future__ import annotations
 from minigrad import kernels, nn, optim, vjps  # noqa: F401  (vjps fills the derivative table)
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
+from minigrad.memory import tune_allocator
 from minigrad.ops import (
     abs,
     add,
@@ -78,6 +79,8 @@ from minigrad.transforms import grad, value_and_grad
 from minigrad.viz import to_dot
 
 __version__ = "0.1.0"
+
+tune_allocator()
 
 __all__ = [
     "GradcheckError",

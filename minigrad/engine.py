@@ -218,6 +218,18 @@ def _seed(output: Tensor, grad: Any) -> Tensor:
     return seed
 
 
+def _materialized(g: Tensor) -> Tensor:
+    """A gradient that owns its memory.
+
+    The gradient of a sum is a broadcast view (one value repeated without
+    copies); handing that out as ``.grad`` would surprise anyone who writes
+    into it. Recorded gradients (``create_graph``) are left as they are.
+    """
+    if g.data.flags.writeable or g.requires_grad:
+        return g
+    return Tensor._wrap(np.array(g.data))
+
+
 def backward(output: Tensor, grad: Any = None, create_graph: bool = False) -> None:
     """Accumulate d(output)/d(leaf) into the ``.grad`` of every leaf that requires grad."""
     if not output.requires_grad:
@@ -228,6 +240,7 @@ def backward(output: Tensor, grad: Any = None, create_graph: bool = False) -> No
     leaf_grads = _backpropagate(output, _seed(output, grad), frozenset(), create_graph)
     with grad_mode.set_grad_enabled(create_graph):
         for leaf, g in leaf_grads.values():
+            g = _materialized(g)
             leaf.grad = g if leaf.grad is None else leaf.grad + g
 
 
@@ -253,5 +266,5 @@ def gradients(output: Tensor, wrt: Sequence[Tensor], create_graph: bool = False)
         if entry is None:
             results.append(Tensor._wrap(np.zeros(t.shape, dtype=t.dtype)))
         else:
-            results.append(entry[1])
+            results.append(_materialized(entry[1]))
     return results

@@ -199,6 +199,9 @@ def mul(x: Any, y: Any) -> Tensor:
             [6., 8.]])
     """
     x, y = _pair(x, y)
+    if x is y:
+        # x * x: one input, so the backward pass makes one gradient (2x g), not two to add.
+        return record("square", x.data * x.data, (x,))
     return record("mul", x.data * y.data, (x, y))
 
 
@@ -222,6 +225,9 @@ def pow(x: Any, y: Any) -> Tensor:
     >>> pow([-2.0, 3.0], 2)
     Tensor([4., 9.])
     """
+    if isinstance(y, int | float) and not isinstance(y, bool) and y == 2:
+        # x ** 2 is common and np.power is slow: take the square primitive.
+        return square(x)
     x, y = _pair(x, y)
     return record("pow", np.power(x.data, y.data), (x, y))
 
@@ -500,7 +506,10 @@ def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """
     x = as_tensor(x)
     axes = normalize_axes(axis, x.ndim)
-    value = np.sum(x.data, axis=axes, keepdims=keepdims)
+    if len(axes) == x.ndim and not keepdims and x.dtype.kind == "f":
+        value = kernels.sum_all(x.data)
+    else:
+        value = np.sum(x.data, axis=axes, keepdims=keepdims)
     return record("sum", np.asarray(value), (x,), axes=axes, keepdims=keepdims)
 
 
@@ -710,6 +719,11 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
         value = np.broadcast_to(x.data, shape)
     except ValueError:
         raise ValueError(f"cannot broadcast a tensor of shape {x.shape} to shape {shape}") from None
+    if x.size > 1:
+        # A view that repeats rows makes every later ufunc take NumPy's slow strided
+        # path (5-10x slower than contiguous); one contiguous copy is cheaper.
+        # A single value repeated stays a view: that case has a fast path.
+        value = np.ascontiguousarray(value)
     return record("broadcast_to", value, (x,))
 
 

@@ -212,16 +212,19 @@ def test_evaluate_term_leaves_closure_gradients_alone() -> None:
     assert weights.grad is None
 
 
-def test_evaluate_term_does_not_touch_the_callers_array() -> None:
+@pytest.mark.parametrize("track", [False, True])
+def test_a_term_cannot_change_the_shared_logprobs(track: bool) -> None:
+    # Terms share one read-only view of the logprobs (no per-term copy).
     logprobs = np.array(LP)
 
     def mutating(data: Any, lp: mg.Tensor) -> Any:
         lp.data[0] = 100.0
         return lp.sum(), {}
 
-    evaluate_term(mutating, None, logprobs, track=False)
-    evaluate_term(mutating, None, logprobs, track=True)
+    with pytest.raises(ValueError, match="read-only"):
+        evaluate_term(mutating, None, logprobs, track=track)
     np.testing.assert_array_equal(logprobs, LP)
+    assert logprobs.flags.writeable
 
 
 def test_evaluate_term_result_errors() -> None:

@@ -106,3 +106,32 @@ def test_importing_minigrad_compiles_nothing() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(data=st.data())
+def test_sign_matches_reference(dtype: type, data: st.DataObject) -> None:
+    x = data.draw(arrays(dtype))
+    got, want = numba_backend.sign(x), numpy_backend.sign(x)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(data=st.data())
+def test_sum_all_matches_reference(dtype: type, data: st.DataObject) -> None:
+    x = data.draw(arrays(dtype))
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN on both paths
+        got, want = numba_backend.sum_all(x), numpy_backend.sum_all(x)
+        exact = np.sum(x.astype(np.float64))
+    assert got.dtype == want.dtype and got.shape == ()
+    if np.isnan(want) or np.isnan(exact):
+        assert np.isnan(got)
+    elif np.isinf(want) or np.isinf(exact):
+        assert got == np.asarray(exact, dtype=dtype)
+    else:
+        # Within the classic bound for a sum in any order, n ε Σ|x|, where ε is the
+        # result dtype's (float64 accumulation makes float32 results much closer).
+        magnitude = float(np.abs(x.astype(np.float64)).sum())
+        tolerance = max(abs(float(want) - exact), x.size * np.finfo(dtype).eps * magnitude)
+        assert abs(float(got) - exact) <= tolerance

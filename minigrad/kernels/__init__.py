@@ -29,6 +29,7 @@ from typing import Any
 
 from minigrad.kernels.numpy_backend import (
     absolute,
+    accumulate_scaled,
     cos,
     dot,
     exp,
@@ -43,6 +44,7 @@ from minigrad.kernels.numpy_backend import (
     softmax,
     softplus,
     sqrt,
+    sum_all,
     sum_of_squares,
     tanh,
 )
@@ -50,6 +52,7 @@ from minigrad.kernels.numpy_backend import (
 __all__ = [
     "JIT_DISABLED",
     "absolute",
+    "accumulate_scaled",
     "backend",
     "cos",
     "dot",
@@ -65,6 +68,7 @@ __all__ = [
     "softmax",
     "softplus",
     "sqrt",
+    "sum_all",
     "sum_of_squares",
     "tanh",
 ]
@@ -80,7 +84,7 @@ JIT_DISABLED: bool = os.environ.get("MINIGRAD_DISABLE_JIT", "").strip().lower() 
 _BACKEND = "numba" if not JIT_DISABLED and importlib.util.find_spec("numba") else "numpy"
 
 # Kernels with a Numba twin; every other kernel is the NumPy reference on both paths.
-JIT_TWINS = ("dot", "sum_of_squares")
+JIT_TWINS = ("accumulate_scaled", "dot", "sign", "sum_all", "sum_of_squares")
 
 
 def backend() -> str:

@@ -20,7 +20,7 @@ import numpy as np
 from minigrad.kernels import numpy_backend
 from minigrad.kernels.jit import REASSOCIATE, jit
 
-__all__ = ["dot", "sum_of_squares"]
+__all__ = ["accumulate_scaled", "dot", "sign", "sum_all", "sum_of_squares"]
 
 
 @jit(fastmath=REASSOCIATE)
@@ -48,7 +48,7 @@ def _flat(x: np.ndarray) -> np.ndarray:
 def sum_of_squares(x: np.ndarray) -> float:
     """``sum(x**2)`` accumulated in float64 (see the NumPy reference)."""
     x = np.asarray(x)
-    if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
+    if not _jittable(x):
         return numpy_backend.sum_of_squares(x)
     return float(_sum_of_squares_flat(_flat(x)))
 
@@ -56,11 +56,65 @@ def sum_of_squares(x: np.ndarray) -> float:
 def dot(a: np.ndarray, b: np.ndarray) -> float:
     """``sum(a * b)`` over all elements, accumulated in float64 (see the NumPy reference)."""
     a, b = np.asarray(a), np.asarray(b)
-    if (
-        a.shape != b.shape
-        or a.dtype != b.dtype
-        or a.dtype.kind != "f"
-        or a.dtype.itemsize not in (4, 8)
-    ):
+    if a.shape != b.shape or not (_jittable(a) and _jittable(b)):
         return numpy_backend.dot(a, b)
     return float(_dot_flat(_flat(a), _flat(b)))
+
+
+@jit(fastmath=REASSOCIATE)
+def _accumulate_scaled_flat(out: np.ndarray, alpha: float, x: np.ndarray) -> None:
+    for i in range(x.size):
+        out[i] += alpha * np.float64(x[i])
+
+
+def accumulate_scaled(out: np.ndarray, alpha: float, x: np.ndarray) -> None:
+    """``out += alpha * x`` in place, in float64 (see the NumPy reference)."""
+    x = np.asarray(x)
+    contiguous_out = out.dtype == np.float64 and out.flags.c_contiguous
+    if out.shape != x.shape or not contiguous_out or not _jittable(x):
+        numpy_backend.accumulate_scaled(out, alpha, x)
+        return
+    _accumulate_scaled_flat(out.reshape(-1), float(alpha), _flat(x))
+
+
+def _jittable(x: np.ndarray) -> bool:
+    """Float32 and float64 arrays go to the compiled loops; anything else to NumPy."""
+    return x.dtype.kind == "f" and x.dtype.itemsize in (4, 8)
+
+
+@jit()
+def _sign_flat(flat: np.ndarray, out: np.ndarray) -> None:
+    for i in range(flat.size):
+        value = flat[i]
+        # Comparisons vectorise where NumPy's sign loop does not; NaN passes through.
+        out[i] = (value > 0) - (value < 0) if value == value else value
+
+
+def sign(x: np.ndarray) -> np.ndarray:
+    """Elementwise sign (see the NumPy reference)."""
+    x = np.asarray(x)
+    if not _jittable(x) or x.ndim == 0:
+        return numpy_backend.sign(x)
+    out = np.empty(x.shape, dtype=x.dtype)
+    _sign_flat(_flat(x), out.reshape(-1))
+    return out
+
+
+@jit(fastmath=REASSOCIATE)
+def _sum_flat(flat: np.ndarray) -> float:
+    total = 0.0
+    for i in range(flat.size):
+        total += np.float64(flat[i])
+    return total
+
+
+def sum_all(x: np.ndarray) -> np.ndarray:
+    """The sum of every element, accumulated in float64, as a 0-d array of ``x``'s dtype.
+
+    NumPy sums float32 in float32 (pairwise); this is both faster and closer
+    to the exact sum.
+    """
+    x = np.asarray(x)
+    if not _jittable(x):
+        return numpy_backend.sum_all(x)
+    return np.asarray(_sum_flat(_flat(x)), dtype=x.dtype)

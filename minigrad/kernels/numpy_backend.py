@@ -25,7 +25,6 @@ sqrt = np.sqrt
 tanh = np.tanh
 sin = np.sin
 cos = np.cos
-sign = np.sign
 absolute = np.abs
 
 
@@ -101,3 +100,18 @@ def dot(a: np.ndarray, b: np.ndarray) -> float:
     flat_a = np.ravel(a).astype(np.float64, copy=False)
     flat_b = np.ravel(b).astype(np.float64, copy=False)
     return float(np.dot(flat_a, flat_b))
+
+
+def accumulate_scaled(out: np.ndarray, alpha: float, x: np.ndarray) -> None:
+    """``out += alpha * x`` in place, with ``out`` float64 and the product taken in float64."""
+    out += alpha * np.asarray(x, dtype=np.float64)
+
+
+def sign(x: np.ndarray) -> np.ndarray:
+    """Elementwise sign: -1, 0 or 1 (NaN stays NaN)."""
+    return np.sign(x)
+
+
+def sum_all(x: np.ndarray) -> np.ndarray:
+    """The sum of every element, as a 0-d array of ``x``'s dtype."""
+    return np.asarray(np.sum(x))
