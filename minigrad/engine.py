@@ -36,7 +36,16 @@ import numpy as np
 from minigrad import grad_mode, ops
 from minigrad.tensor import Tensor, inplace_clock
 
-__all__ = ["backward", "defvjp", "defvjp_argnum", "gradients", "record", "toposort", "unbroadcast"]
+__all__ = [
+    "backward",
+    "defvjp",
+    "defvjp_argnum",
+    "gradients",
+    "reaches_other_grad_tensors",
+    "record",
+    "toposort",
+    "unbroadcast",
+]
 
 # A rule maps (g, ans, *inputs, **params) to the gradient of one input.
 VjpRule = Callable[..., Tensor]
@@ -178,7 +187,9 @@ def _backpropagate(
     finished: dict[int, tuple[Tensor, Tensor]] = {}
     heap: list[tuple[int, Tensor]] = [(-root._sequence, root)]
     clock_moved = inplace_clock.now > 0
-    with grad_mode.set_grad_enabled(create_graph):
+    # Derivatives at domain edges are IEEE values by design (d sqrt at 0 is inf, as in
+    # PyTorch); NumPy's warnings about them would only be noise.
+    with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
         while heap:
             node = heapq.heappop(heap)[1]
             g = pending.pop(id(node))
@@ -218,16 +229,36 @@ def _seed(output: Tensor, grad: Any) -> Tensor:
     return seed
 
 
-def _materialized(g: Tensor) -> Tensor:
-    """A gradient that owns its memory.
+class _PrivateGradients:
+    """Hands out gradients that own their memory, copying only where needed.
 
-    The gradient of a sum is a broadcast view (one value repeated without
-    copies); handing that out as ``.grad`` would surprise anyone who writes
-    into it. Recorded gradients (``create_graph``) are left as they are.
+    A rule may pass its incoming gradient straight through (``add`` gives
+    ``g`` to both inputs), and the gradient of a sum is a read-only broadcast
+    view. Handing such arrays out as two leaves' ``.grad`` (or as the caller's
+    own ``grad=`` array) would let a write into one change another. Recorded
+    gradients (``create_graph``) are graph nodes and are left as they are.
     """
-    if g.data.flags.writeable or g.requires_grad:
-        return g
-    return Tensor._wrap(np.array(g.data))
+
+    def __init__(self, seed: Tensor) -> None:
+        self._taken = {id(seed.data), id(_root_array(seed.data))}
+
+    def __call__(self, g: Tensor) -> Tensor:
+        if g.requires_grad:
+            return g
+        owner = id(_root_array(g.data))
+        if g.data.flags.writeable and id(g.data) not in self._taken and owner not in self._taken:
+            self._taken.update((id(g.data), owner))
+            return g
+        copy = np.array(g.data)
+        self._taken.add(id(copy))
+        return Tensor._wrap(copy)
+
+
+def _root_array(array: np.ndarray) -> np.ndarray:
+    """The array that owns ``array``'s memory (itself when it is not a view)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
 
 
 def backward(output: Tensor, grad: Any = None, create_graph: bool = False) -> None:
@@ -237,11 +268,34 @@ def backward(output: Tensor, grad: Any = None, create_graph: bool = False) -> No
             "backward() on a tensor that does not require grad: no input of its "
             "computation has requires_grad=True (or it was computed under no_grad)"
         )
-    leaf_grads = _backpropagate(output, _seed(output, grad), frozenset(), create_graph)
+    seed = _seed(output, grad)
+    leaf_grads = _backpropagate(output, seed, frozenset(), create_graph)
+    private = _PrivateGradients(seed)
     with grad_mode.set_grad_enabled(create_graph):
         for leaf, g in leaf_grads.values():
-            g = _materialized(g)
+            g = private(g)
             leaf.grad = g if leaf.grad is None else leaf.grad + g
+
+
+def reaches_other_grad_tensors(output: Tensor, inputs: Sequence[Tensor]) -> bool:
+    """Does ``output`` depend on a tensor that requires grad, other than through ``inputs``?
+
+    Transforms use this to decide whether to record their backward pass: if
+    the result also depends on, say, weights that an outer ``grad`` is
+    differentiating, the inner gradient must stay differentiable.
+    """
+    stop = {id(t) for t in inputs}
+    seen: set[int] = set()
+    stack = [output]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or id(node) in stop or not node.requires_grad:
+            continue
+        seen.add(id(node))
+        if node._op is None:
+            return True
+        stack.extend(node._inputs)
+    return False
 
 
 def gradients(output: Tensor, wrt: Sequence[Tensor], create_graph: bool = False) -> list[Tensor]:
@@ -256,15 +310,15 @@ def gradients(output: Tensor, wrt: Sequence[Tensor], create_graph: bool = False)
             "reduce it first (e.g. .sum())"
         )
     found: dict[int, tuple[Tensor, Tensor]] = {}
+    seed = _seed(output, None)
     if output.requires_grad:
-        found = _backpropagate(
-            output, _seed(output, None), frozenset(id(t) for t in wrt), create_graph
-        )
+        found = _backpropagate(output, seed, frozenset(id(t) for t in wrt), create_graph)
+    private = _PrivateGradients(seed)
     results = []
     for t in wrt:
         entry = found.get(id(t))
         if entry is None:
             results.append(Tensor._wrap(np.zeros(t.shape, dtype=t.dtype)))
         else:
-            results.append(_materialized(entry[1]))
+            results.append(private(entry[1]))
     return results

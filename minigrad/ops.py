@@ -258,10 +258,13 @@ def matmul(x: Any, y: Any) -> Tensor:
     try:
         value = np.matmul(x.data, y.data)
     except ValueError:
-        raise ValueError(
-            f"matmul shapes {x.shape} and {y.shape} do not align "
-            f"({x.shape[-1]} != {y.shape[0] if y.ndim == 1 else y.shape[-2]})"
-        ) from None
+        inner = y.shape[0] if y.ndim == 1 else y.shape[-2]
+        reason = (
+            f"inner sizes {x.shape[-1]} and {inner} differ"
+            if x.shape[-1] != inner
+            else f"batch shapes {x.shape[:-2]} and {y.shape[:-2]} do not broadcast"
+        )
+        raise ValueError(f"matmul shapes {x.shape} and {y.shape} do not align: {reason}") from None
     return record("matmul", value, (x, y))
 
 

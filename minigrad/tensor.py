@@ -227,13 +227,22 @@ class Tensor:
     def detach(self) -> Tensor:
         """A tensor with the same data that is cut off from the graph.
 
+        It shares memory with this tensor. When this tensor requires grad, the
+        shared data is read-only: the backward pass may still need the values,
+        so writing through the alias would silently corrupt gradients (copy
+        first: ``Tensor(t.data.copy())``).
+
         Examples
         --------
         >>> x = Tensor([1.0], requires_grad=True)
         >>> (x * 2).detach().requires_grad
         False
         """
-        return Tensor._wrap(self.data)
+        if not self.requires_grad:
+            return Tensor._wrap(self.data)
+        view = self.data.view()
+        view.flags.writeable = False
+        return Tensor._wrap(view)
 
     def astype(self, dtype: Any) -> Tensor:
         """Cast to ``dtype`` (differentiable between floating dtypes)."""
@@ -268,6 +277,12 @@ class Tensor:
                 "in-place change to a tensor that requires grad: its old value may be "
                 "needed by the backward pass; build a new tensor instead "
                 "(e.g. mg.where(mask, new, x))"
+            )
+        if not self.data.flags.writeable:
+            raise RuntimeError(
+                "in-place change to read-only data: this tensor shares memory with one that "
+                "requires grad (e.g. it came from detach()), whose values the backward pass may "
+                "still need; copy it first: Tensor(t.data.copy())"
             )
         self.data[_ops.normalize_index(index)] = value.data if isinstance(value, Tensor) else value
         # Graphs that used this tensor before now detect the change in backward.

@@ -98,9 +98,9 @@ def value_and_grad(
     @functools.wraps(fun)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         nums = _argnum_tuple(argnums, len(args))
-        # Nested inside another transform (or an outer backward with create_graph):
-        # build the gradient as a graph so that it can be differentiated again.
-        nested = grad_mode.is_grad_enabled() and any(
+        recording = grad_mode.is_grad_enabled()
+        # An argument that already requires grad means an outer transform is watching.
+        nested = recording and any(
             isinstance(args[n], Tensor) and args[n].requires_grad for n in nums
         )
         call_args = list(args)
@@ -116,6 +116,10 @@ def value_and_grad(
                 raise TypeError("with has_aux=True the function must return a pair (value, aux)")
             out, aux = out
         value = _scalar_output(out)
+        # So is a result that depends on other tensors requiring grad (weights passed as
+        # other arguments or captured by a closure): then the gradient must be a graph
+        # that can be differentiated again, as in a gradient penalty.
+        nested = nested or (recording and engine.reaches_other_grad_tensors(value, inputs))
         grads = engine.gradients(value, inputs, create_graph=nested)
         if not nested:
             value = value.detach()

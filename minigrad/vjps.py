@@ -47,8 +47,12 @@ defvjp("neg", lambda g, ans, x: -g)
 
 
 def _pow_base(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
-    # d x**y / dx = y * x**(y-1); fine for negative x with integral y.
-    return g * y * ops.pow(x, y - 1)
+    # d x**y / dx = y * x**(y-1); fine for negative x with integral y. At x == 0 with
+    # y == 0 the formula gives 0 * inf = NaN, but x**0 is the constant 1: the slope is 0.
+    # (Only that point is patched, so derivatives in y stay right everywhere else.)
+    corner = (x == 0).data & (y == 0).data
+    slope = y * ops.pow(x, ops.where(corner, 1.0, y - 1))
+    return g * ops.where(corner, 0.0, slope)
 
 
 def _pow_exponent(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
