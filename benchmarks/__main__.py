@@ -33,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(WORKLOADS), help="workloads to run, e.g. W2,W3")
     parser.add_argument("--threads", type=int, default=None, help="pin to this many threads")
     parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="also measure the extra peak memory of W1 and W4 (each implementation alone)",
+    )
+    parser.add_argument(
         "--repeats", type=int, default=15, help="round-robin samples per implementation"
     )
     args = parser.parse_args(argv)
@@ -143,6 +148,20 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         print()
+    if args.memory:
+        from benchmarks import memory, w1_pipeline, w4_grad_norm
+
+        for workload, module, title in (
+            ("w1_pipeline", w1_pipeline, "W1 peak memory"),
+            ("w4_grad_norm", w4_grad_norm, "W4 peak memory"),
+        ):
+            available = [
+                i.name
+                for i in module.IMPLEMENTATIONS
+                if i.requires is None or harness._module_available(i.requires)
+            ]
+            print(memory.table(workload, title, available))
+            print()
     return 0
 
 

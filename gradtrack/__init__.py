@@ -15,7 +15,7 @@ True
 
 from __future__ import annotations
 
-from gradtrack import executor, pipeline, telemetry, tracker
+from gradtrack import custom_loss, executor, penalties, pipeline, regularizers, telemetry, tracker
 from gradtrack.check import CheckReport, check_regularizer
 from gradtrack.errors import (
     GradtrackError,
@@ -52,8 +52,11 @@ __all__ = [
     "TensorData",
     "check_regularizer",
     "compute",
+    "custom_loss",
     "executor",
+    "penalties",
     "pipeline",
+    "regularizers",
     "telemetry",
     "tracker",
 ]

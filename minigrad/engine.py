@@ -40,6 +40,7 @@ __all__ = [
     "backward",
     "defvjp",
     "defvjp_argnum",
+    "expand_to",
     "gradients",
     "reaches_other_grad_tensors",
     "record",
@@ -57,9 +58,20 @@ argnum_vjp_rules: dict[str, Callable[..., Tensor]] = {}
 """VJP rules of variadic primitives: ``rule(argnum, g, ans, *inputs, **params)``."""
 
 
-def defvjp(op: str, *rules: VjpRule | None) -> None:
-    """Register the VJP rules of primitive ``op``, one per input (None: no gradient)."""
+elementwise_ops: set[str] = set()
+"""Primitives whose rules accept a gradient smaller than the output but broadcastable to it."""
+
+
+def defvjp(op: str, *rules: VjpRule | None, elementwise: bool = False) -> None:
+    """Register the VJP rules of primitive ``op``, one per input (None: no gradient).
+
+    ``elementwise=True`` declares that the rules only combine ``g`` with
+    other arrays by broadcasting arithmetic, so they work unchanged when
+    ``g`` is still lazily broadcast (see :func:`unbroadcast`).
+    """
     vjp_rules[op] = rules
+    if elementwise:
+        elementwise_ops.add(op)
 
 
 def defvjp_argnum(op: str, rule: Callable[..., Tensor]) -> None:
@@ -123,21 +135,37 @@ def unbroadcast(grad: Tensor, shape: tuple[int, ...], dtype: np.dtype) -> Tensor
     Broadcasting an input of shape ``shape`` to the output shape copies it
     along new leading axes and along axes of length one; the gradient of a
     copy is the sum of the copies' gradients.
+
+    The result is *broadcastable* to ``shape`` but may be smaller: the
+    gradient of a sum is one value for every element, and it stays one value
+    (lazily broadcast) until a rule that needs the full shape, or a leaf,
+    receives it (see :func:`expand_to`). That saves a full pass and a full
+    array in every elementwise rule downstream of a reduction.
     """
     if grad.shape != shape:
-        if grad.ndim < len(shape) or _broadcast_shape(grad.shape, shape) != grad.shape:
-            # A rule may return a gradient smaller than the input (e.g. a scalar 0).
-            grad = ops.broadcast_to(grad, np.broadcast_shapes(grad.shape, shape))
         extra = grad.ndim - len(shape)
-        axes = tuple(range(extra)) + tuple(
-            extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
-        )
+        axes = []
+        for axis, size in enumerate(grad.shape):
+            target = axis - extra  # the input axis this gradient axis lines up with
+            if target < 0 or (shape[target] == 1 and size != 1):
+                axes.append(axis)
+            elif size not in (1, shape[target]):
+                raise RuntimeError(
+                    f"internal error: gradient of shape {grad.shape} does not fit an input "
+                    f"of shape {shape}"
+                )
         if axes:
-            grad = ops.sum(grad, axes, True)
-        grad = ops.reshape(grad, shape)
+            grad = ops.sum(grad, tuple(axes), True)
+        if extra > 0:
+            grad = ops.reshape(grad, grad.shape[extra:])
     if grad.dtype != dtype:
         grad = ops.astype(grad, dtype)
     return grad
+
+
+def expand_to(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """A lazily broadcast gradient brought to its node's full ``shape``."""
+    return grad if grad.shape == shape else ops.broadcast_to(grad, shape)
 
 
 def _broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -194,10 +222,12 @@ def _backpropagate(
             node = heapq.heappop(heap)[1]
             g = pending.pop(id(node))
             if node._op is None or id(node) in stop_at:
-                finished[id(node)] = (node, g)
+                finished[id(node)] = (node, expand_to(g, node.shape))
                 continue
             if clock_moved:
                 _check_unmodified(node)
+            if node._op not in elementwise_ops:
+                g = expand_to(g, node.shape)
             for argnum, parent in enumerate(node._inputs):
                 if not parent.requires_grad:
                     continue

@@ -26,10 +26,11 @@ from minigrad.tensor import Tensor
 
 
 def _expand(g: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
-    """Bring the gradient of a reduction back to the input's shape."""
-    if not keepdims:
-        g = ops.reshape(g, ops.kept_shape(x.shape, axes))
-    return ops.broadcast_to(g, x.shape)
+    """The gradient of a reduction, with the reduced axes restored as length one.
+
+    It is left for the engine to broadcast lazily to the input's shape.
+    """
+    return g if keepdims else ops.reshape(g, ops.kept_shape(x.shape, axes))
 
 
 def _reduced_ans(ans: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
@@ -38,12 +39,12 @@ def _reduced_ans(ans: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) 
 
 
 # Arithmetic
-defvjp("add", lambda g, ans, x, y: g, lambda g, ans, x, y: g)
-defvjp("sub", lambda g, ans, x, y: g, lambda g, ans, x, y: -g)
-defvjp("mul", lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
+defvjp("add", lambda g, ans, x, y: g, lambda g, ans, x, y: g, elementwise=True)
+defvjp("sub", lambda g, ans, x, y: g, lambda g, ans, x, y: -g, elementwise=True)
+defvjp("mul", lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x, elementwise=True)
 # d(x/y)/dy = -x/y² = -ans/y
-defvjp("div", lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y)
-defvjp("neg", lambda g, ans, x: -g)
+defvjp("div", lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y, elementwise=True)
+defvjp("neg", lambda g, ans, x: -g, elementwise=True)
 
 
 def _pow_base(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
@@ -64,7 +65,7 @@ def _pow_exponent(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
     return g * ops.where(x < 0, np.nan, slope)
 
 
-defvjp("pow", _pow_base, _pow_exponent)
+defvjp("pow", _pow_base, _pow_exponent, elementwise=True)
 
 
 def _matmul_lhs(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
@@ -99,20 +100,22 @@ def _swap_last(ndim: int) -> tuple[int, ...]:
 defvjp("matmul", _matmul_lhs, _matmul_rhs)
 
 # Elementwise functions
-defvjp("exp", lambda g, ans, x: g * ans)  # d eˣ = eˣ
-defvjp("log", lambda g, ans, x: g / x)  # d log x = 1/x
-defvjp("log1p", lambda g, ans, x: g / (1 + x))  # d log(1+x) = 1/(1+x)
-defvjp("sqrt", lambda g, ans, x: g / (2 * ans))  # d √x = 1/(2√x); inf at 0
-defvjp("square", lambda g, ans, x: g * 2 * x)  # d x² = 2x
-defvjp("abs", lambda g, ans, x: g * ops.sign(x))  # d |x| = sign(x); 0 at 0
-defvjp("sign", lambda g, ans, x: ops.zeros_like(g))  # flat everywhere (0 at 0 too)
-defvjp("tanh", lambda g, ans, x: g * (1 - ans * ans))  # d tanh = 1 - tanh²
-defvjp("sigmoid", lambda g, ans, x: g * ans * (1 - ans))  # d σ = σ(1-σ)
-defvjp("softplus", lambda g, ans, x: g * ops.sigmoid(x))  # d log(1+eˣ) = σ(x)
-defvjp("relu", lambda g, ans, x: ops.where(x > 0, g, 0.0))  # 0 at 0
-defvjp("sin", lambda g, ans, x: g * ops.cos(x))
-defvjp("cos", lambda g, ans, x: -g * ops.sin(x))
-defvjp("astype", lambda g, ans, x: g)  # the engine casts g back to x's dtype
+defvjp("exp", lambda g, ans, x: g * ans, elementwise=True)  # d eˣ = eˣ
+defvjp("log", lambda g, ans, x: g / x, elementwise=True)  # d log x = 1/x
+defvjp("log1p", lambda g, ans, x: g / (1 + x), elementwise=True)  # d log(1+x) = 1/(1+x)
+defvjp("sqrt", lambda g, ans, x: g / (2 * ans), elementwise=True)  # d √x = 1/(2√x); inf at 0
+defvjp("square", lambda g, ans, x: g * 2 * x, elementwise=True)  # d x² = 2x
+defvjp("abs", lambda g, ans, x: g * ops.sign(x), elementwise=True)  # d |x| = sign(x); 0 at 0
+defvjp(
+    "sign", lambda g, ans, x: ops.zeros_like(g), elementwise=True
+)  # flat everywhere (0 at 0 too)
+defvjp("tanh", lambda g, ans, x: g * (1 - ans * ans), elementwise=True)  # d tanh = 1 - tanh²
+defvjp("sigmoid", lambda g, ans, x: g * ans * (1 - ans), elementwise=True)  # d σ = σ(1-σ)
+defvjp("softplus", lambda g, ans, x: g * ops.sigmoid(x), elementwise=True)  # d log(1+eˣ) = σ(x)
+defvjp("relu", lambda g, ans, x: ops.where(x > 0, g, 0.0), elementwise=True)  # 0 at 0
+defvjp("sin", lambda g, ans, x: g * ops.cos(x), elementwise=True)
+defvjp("cos", lambda g, ans, x: -g * ops.sin(x), elementwise=True)
+defvjp("astype", lambda g, ans, x: g, elementwise=True)  # the engine casts g back to x's dtype
 
 
 def _tie_share(mine: Tensor, other: Tensor, wins: Tensor) -> Tensor:
@@ -124,11 +127,13 @@ defvjp(
     "maximum",
     lambda g, ans, x, y: g * _tie_share(x, y, x > y),
     lambda g, ans, x, y: g * _tie_share(y, x, y > x),
+    elementwise=True,
 )
 defvjp(
     "minimum",
     lambda g, ans, x, y: g * _tie_share(x, y, x < y),
     lambda g, ans, x, y: g * _tie_share(y, x, y < x),
+    elementwise=True,
 )
 
 
@@ -142,11 +147,12 @@ def _clip_vjp(g: Tensor, ans: Tensor, x: Tensor, lo: object, hi: object) -> Tens
     return ops.where(inside, g, 0.0)
 
 
-defvjp("clip", _clip_vjp)
+defvjp("clip", _clip_vjp, elementwise=True)
 defvjp(
     "where",
     lambda g, ans, x, y, condition: ops.where(condition, g, 0.0),
     lambda g, ans, x, y, condition: ops.where(condition, 0.0, g),
+    elementwise=True,
 )
 
 # Reductions
