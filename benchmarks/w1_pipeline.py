@@ -149,10 +149,17 @@ def _gradtrack(parallel: bool) -> Callable[[dict[str, np.ndarray]], Callable[[],
 
 
 def _gradtrack_naive(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
-    """The original's route: values, then each term's own gradient, then the total again."""
+    """The original's route: values; each term again for its own gradient; then the
+    composite ``base + Σ w_i reg_i`` evaluated and differentiated once more for the total."""
     from gradtrack import pipeline, tracker
 
     base, specs = _gradtrack_terms(d)
+
+    def composite(lp: Any) -> Any:
+        total = base([], lp)[0]
+        for spec in specs:
+            total = total + spec.weight * spec.fn([], lp)[0]
+        return total
 
     def run() -> Outputs:
         output = pipeline.compute([], d["lp"], base, regularizers=specs, parallel=False)
@@ -160,7 +167,7 @@ def _gradtrack_naive(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
         out["base_grad_norm"] = tracker.compute_grad_norm(lambda lp: base([], lp)[0], d["lp"])
         for spec in specs:
             out[f"{spec.name}_grad_norm"] = tracker.grad_norm_for_regularizer(spec, [], d["lp"])
-        out["total_grad_norm"] = tracker.total_grad_norm(base, specs, [], d["lp"])
+        out["total_grad_norm"] = tracker.compute_grad_norm(composite, d["lp"])
         return out
 
     return run

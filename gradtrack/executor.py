@@ -190,14 +190,18 @@ class _Job:
         _workers.submit(lambda: self._work(finished))
 
     def _work(self, finished: queue.SimpleQueue[tuple[_Job, Any, float]]) -> None:
+        finished.put((self, self.run(), time.perf_counter()))
+
+    def run(self) -> RegularizerResult | RegularizerError:
+        """Evaluate the regularizer here and now; failures are returned, not raised."""
         try:
-            outcome: Any = self._compute()
+            return self._compute()
         except RegularizerError as exc:
-            outcome = exc
+            return exc
         except BaseException as exc:  # reported to the caller, never lost in a thread
-            outcome = RegularizerError(self.spec.name, f"raised {type(exc).__name__}: {exc}")
-            outcome.__cause__ = exc
-        finished.put((self, outcome, time.perf_counter()))
+            error = RegularizerError(self.spec.name, f"raised {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            return error
 
     def _compute(self) -> RegularizerResult:
         spec = self.spec
@@ -279,6 +283,60 @@ def _run_jobs(jobs: Sequence[_Job], max_concurrency: int) -> None:
             running.discard(job)
             job.settle(outcome, finished_at)
             job.emit_end()
+
+
+class _InOrder:
+    """Sequential mode: one worker thread runs the jobs in order; the caller watches deadlines.
+
+    One hand-off per run instead of two per regularizer. The caller sleeps
+    until the batch is done or the running job's deadline passes; then that
+    job is abandoned, and with it the rest of the batch (sequential mode stops
+    at the first failure anyway). Events are emitted by the worker, in order.
+    """
+
+    def __init__(self, jobs: Sequence[_Job]) -> None:
+        self.jobs = jobs
+        self.current = 0
+        self.cancelled = False
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        self.jobs[0].started = time.perf_counter()
+        _workers.submit(self._work)
+        self._watch()
+
+    def _work(self) -> None:
+        try:
+            for index, job in enumerate(self.jobs):
+                with self.lock:
+                    if self.cancelled:
+                        return
+                    job.started = time.perf_counter()
+                    self.current = index
+                _emit_start(job.spec)
+                outcome = job.run()
+                with self.lock:
+                    if self.cancelled:  # abandoned meanwhile: the caller has moved on
+                        return
+                    job.settle(outcome, time.perf_counter())
+                job.emit_end()
+                if job.error is not None:
+                    return
+        finally:
+            self.done.set()
+
+    def _watch(self) -> None:
+        while True:
+            job = self.jobs[self.current]
+            if self.done.wait(max(0.0, job.deadline - time.perf_counter())):
+                return
+            with self.lock:
+                if job.result is None and job.error is None and job.deadline <= time.perf_counter():
+                    self.cancelled = True
+                    job.abandon()
+                    break
+        job.emit_end()
 
 
 # ---------------------------------------------------------------- the API
@@ -428,10 +486,8 @@ def run_regularizers(
     track = bool(track_grad_norms)
     jobs = [_Job(spec, data, array, track, timeout) for spec in specs]
     if not parallel:
-        for job in jobs:
-            _emit_start(job.spec)
-            _run_jobs([job], 1)
-            job.outcome()  # raises at the first failure: later specs never start
+        _InOrder(jobs).run()
+        # Raises at the first failure (later specs never started).
         return [job.outcome() for job in jobs]
     for job in jobs:
         _emit_start(job.spec)

@@ -478,7 +478,7 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     """
     condition = np.asarray(_bound(condition), dtype=bool)
     x, y = _pair(x, y)
-    return record("where", np.where(condition, x.data, y.data), (x, y), condition=condition)
+    return record("where", kernels.where(condition, x.data, y.data), (x, y), condition=condition)
 
 
 def astype(x: Any, dtype: Any) -> Tensor:

@@ -135,3 +135,19 @@ def test_sum_all_matches_reference(dtype: type, data: st.DataObject) -> None:
         magnitude = float(np.abs(x.astype(np.float64)).sum())
         tolerance = max(abs(float(want) - exact), x.size * np.finfo(dtype).eps * magnitude)
         assert abs(float(got) - exact) <= tolerance
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(data=st.data())
+def test_where_matches_reference(dtype: type, data: st.DataObject) -> None:
+    x = data.draw(arrays(dtype))
+    condition = data.draw(hnp.arrays(np.bool_, x.shape))
+    other = data.draw(
+        st.sampled_from(
+            [np.zeros((), dtype), np.full(x.shape, 7.0, dtype), np.ones((1,) * x.ndim, dtype)]
+        )
+    )
+    for args in ((condition, x, other), (condition, other, x)):
+        got, want = numba_backend.where(*args), numpy_backend.where(*args)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)

@@ -47,6 +47,7 @@ from minigrad.kernels.numpy_backend import (
     sum_all,
     sum_of_squares,
     tanh,
+    where,
 )
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "sum_all",
     "sum_of_squares",
     "tanh",
+    "where",
 ]
 
 JIT_DISABLED: bool = os.environ.get("MINIGRAD_DISABLE_JIT", "").strip().lower() not in (
@@ -84,7 +86,7 @@ JIT_DISABLED: bool = os.environ.get("MINIGRAD_DISABLE_JIT", "").strip().lower() 
 _BACKEND = "numba" if not JIT_DISABLED and importlib.util.find_spec("numba") else "numpy"
 
 # Kernels with a Numba twin; every other kernel is the NumPy reference on both paths.
-JIT_TWINS = ("accumulate_scaled", "dot", "sign", "sum_all", "sum_of_squares")
+JIT_TWINS = ("accumulate_scaled", "dot", "sign", "sum_all", "sum_of_squares", "where")
 
 
 def backend() -> str:

@@ -20,7 +20,7 @@ import numpy as np
 from minigrad.kernels import numpy_backend
 from minigrad.kernels.jit import REASSOCIATE, jit
 
-__all__ = ["accumulate_scaled", "dot", "sign", "sum_all", "sum_of_squares"]
+__all__ = ["accumulate_scaled", "dot", "sign", "sum_all", "sum_of_squares", "where"]
 
 
 @jit(fastmath=REASSOCIATE)
@@ -118,3 +118,49 @@ def sum_all(x: np.ndarray) -> np.ndarray:
     if not _jittable(x):
         return numpy_backend.sum_all(x)
     return np.asarray(_sum_flat(_flat(x)), dtype=x.dtype)
+
+
+@jit()
+def _where_array_scalar(condition: np.ndarray, x: np.ndarray, y: np.ndarray, out: np.ndarray):
+    fill = y[0]
+    for i in range(x.size):
+        out[i] = x[i] if condition[i] else fill
+
+
+@jit()
+def _where_scalar_array(condition: np.ndarray, x: np.ndarray, y: np.ndarray, out: np.ndarray):
+    fill = x[0]
+    for i in range(y.size):
+        out[i] = fill if condition[i] else y[i]
+
+
+@jit()
+def _where_arrays(condition: np.ndarray, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    for i in range(x.size):
+        out[i] = x[i] if condition[i] else y[i]
+
+
+def where(condition: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x`` where ``condition`` holds, else ``y`` (see the NumPy reference).
+
+    The compiled loops cover what the derivative rules do all the time —
+    a full-size condition and array with a single fill value, or two
+    full-size arrays, of one float dtype; NumPy's ``where`` is several times
+    slower on those. Everything else (real broadcasting, mixed dtypes) goes
+    to NumPy.
+    """
+    condition, x, y = np.asarray(condition), np.asarray(x), np.asarray(y)
+    shape = condition.shape
+    if condition.dtype != np.bool_ or x.dtype != y.dtype or not _jittable(x) or condition.ndim == 0:
+        return numpy_backend.where(condition, x, y)
+    out = np.empty(shape, dtype=x.dtype)
+    flat_out, flat_condition = out.reshape(-1), _flat(condition)
+    if x.shape == shape and y.size == 1 and y.ndim <= x.ndim:
+        _where_array_scalar(flat_condition, _flat(x), _flat(y), flat_out)
+    elif y.shape == shape and x.size == 1 and x.ndim <= y.ndim:
+        _where_scalar_array(flat_condition, _flat(x), _flat(y), flat_out)
+    elif x.shape == shape and y.shape == shape:
+        _where_arrays(flat_condition, _flat(x), _flat(y), flat_out)
+    else:
+        return numpy_backend.where(condition, x, y)
+    return out

@@ -115,3 +115,8 @@ def sign(x: np.ndarray) -> np.ndarray:
 def sum_all(x: np.ndarray) -> np.ndarray:
     """The sum of every element, as a 0-d array of ``x``'s dtype."""
     return np.asarray(np.sum(x))
+
+
+def where(condition: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x`` where ``condition`` holds, else ``y``, broadcasting all three."""
+    return np.where(condition, x, y)
