@@ -69,6 +69,9 @@ def check_logprobs(logprobs: Any) -> np.ndarray:
     ValueError: logprobs has 2 NaN or +inf values (the first at index 1); logprobs must be finite or -inf
     """  # noqa: E501
     array = as_logprobs_array(logprobs)
+    # One cheap pass for the common case: x < inf is False exactly for NaN and +inf.
+    if (array < np.inf).all():
+        return array
     bad = np.isnan(array) | np.isposinf(array)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])

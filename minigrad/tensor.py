@@ -14,7 +14,6 @@ same thing.
 from __future__ import annotations
 
 import itertools
-import numbers
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -475,14 +474,13 @@ def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
     """
     if isinstance(value, Tensor):
         return value
-    if (
-        like is not None
-        and isinstance(value, numbers.Number)
-        and not isinstance(value, np.generic)
-        and like.data.dtype.kind == "f"
-    ):
+    # type() rather than isinstance(numbers.Number): this runs for every scalar operand.
+    if like is not None and type(value) in _PYTHON_NUMBERS and like.data.dtype.kind == "f":
         return Tensor._wrap(np.asarray(value, dtype=like.data.dtype))
     return Tensor(value)
+
+
+_PYTHON_NUMBERS = (float, int)
 
 
 from minigrad import ops as _ops  # noqa: E402  (ops needs Tensor defined first)

@@ -35,7 +35,17 @@ def warm_kernels() -> None:
 
     from minigrad import kernels
 
+    # Big enough to start Numba (small arrays are answered by NumPy until then).
     for dtype in (np.float32, np.float64):
-        x = np.ones(4, dtype=dtype)
-        kernels.sum_of_squares(x)
-        kernels.dot(x, x)
+        x = np.ones(kernels.START_NUMBA_AT, dtype=dtype)
+        for name in kernels.JIT_TWINS:
+            if name == "sum_of_squares":
+                kernels.sum_of_squares(x)
+            elif name == "dot":
+                kernels.dot(x, x)
+            elif name == "accumulate_scaled":
+                kernels.accumulate_scaled(np.zeros(x.shape), 1.0, x)
+            elif name == "where":
+                kernels.where(x > 0, x, np.zeros((), dtype))
+            else:
+                getattr(kernels, name)(x)

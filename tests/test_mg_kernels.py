@@ -151,3 +151,20 @@ def test_where_matches_reference(dtype: type, data: st.DataObject) -> None:
         got, want = numba_backend.where(*args), numpy_backend.where(*args)
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(got, want)
+
+
+def test_numba_starts_only_when_an_array_is_big_enough() -> None:
+    code = (
+        "import sys, numpy as np, minigrad as mg\n"
+        "x = mg.Tensor(np.ones(100), requires_grad=True)\n"
+        "(mg.relu(x) * x).sum().backward()\n"
+        "small = 'numba' in sys.modules\n"
+        "big = np.ones(mg.kernels.START_NUMBA_AT, dtype=np.float32)\n"
+        "assert mg.kernels.sum_of_squares(big) == big.size\n"
+        "print(small, 'numba' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MINIGRAD_DISABLE_JIT"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "True"]

@@ -100,8 +100,14 @@ def backend() -> str:
     return _BACKEND
 
 
+# Starting Numba costs ~0.7 s once per process (import and LLVM set-up). Until a
+# kernel meets an array at least this big, the NumPy reference answers instead, so
+# a program that only ever touches small arrays never pays that price.
+START_NUMBA_AT = 16_384
+
+
 class _FirstCall:
-    """Stands in for a Numba twin until its first call, then gets out of the way."""
+    """Stands in for a Numba twin until its first worthwhile call, then gets out of the way."""
 
     def __init__(self, name: str, reference: Callable[..., Any]) -> None:
         self.name = name
@@ -109,6 +115,9 @@ class _FirstCall:
         self.__doc__ = reference.__doc__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        largest = max((getattr(a, "size", 0) for a in args), default=0)
+        if largest < START_NUMBA_AT:
+            return self.reference(*args, **kwargs)
         global _BACKEND
         try:
             from minigrad.kernels import numba_backend
