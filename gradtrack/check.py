@@ -22,7 +22,7 @@ import numpy as np
 
 import minigrad as mg
 from gradtrack.errors import RegularizerError
-from gradtrack.tracker import as_logprobs_array, evaluate_regularizer
+from gradtrack.terms import as_logprobs_array, evaluate_regularizer
 from gradtrack.types import RegularizerSpec
 
 __all__ = ["CheckReport", "check_regularizer"]

@@ -35,7 +35,7 @@ import numpy as np
 import minigrad as mg
 from gradtrack import pipeline
 from gradtrack.errors import RegularizerError
-from gradtrack.tracker import check_specs, evaluate_regularizer
+from gradtrack.terms import check_specs, evaluate_regularizer
 from gradtrack.types import (
     CustomLossOutput,
     Datum,

@@ -36,14 +36,10 @@ import numpy as np
 
 from gradtrack import telemetry
 from gradtrack.errors import RegularizerError, RegularizerTimeoutError
-from gradtrack.tracker import (
-    as_logprobs_array,
-    check_specs,
-    evaluate_regularizer,
-    gradient_or_warn,
-    vector_norm,
-)
+from gradtrack.terms import as_logprobs_array, check_specs, evaluate_regularizer
+from gradtrack.tracker import gradient_or_warn
 from gradtrack.types import RegularizerOutput, RegularizerSpec
+from gradtrack.vectors import vector_norm
 
 __all__ = [
     "RegularizerResult",

@@ -34,18 +34,10 @@ from gradtrack.executor import (
     check_timeout,
     run_regularizers,
 )
-from gradtrack.tracker import (
-    TermEvaluation,
-    as_logprobs_array,
-    check_specs,
-    cosine_from_dot,
-    evaluate_base,
-    gradient_or_warn,
-    vector_norm,
-    warn_gradient_failed,
-    weighted_sum,
-)
+from gradtrack.terms import TermEvaluation, as_logprobs_array, check_specs, evaluate_base
+from gradtrack.tracker import gradient_or_warn, warn_gradient_failed
 from gradtrack.types import CustomLossOutput, RegularizerSpec
+from gradtrack.vectors import cosine_from_dot, vector_norm, weighted_sum
 from minigrad import kernels
 
 __all__ = ["check_logprobs", "compute"]

@@ -19,15 +19,15 @@ from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 from gradtrack.errors import PipelineError, RegularizerError
+from gradtrack.terms import evaluate_term
 from gradtrack.tracker import (
     compute_grad_norm,
-    cosine_matrix,
-    evaluate_term,
     grad_conflicts,
     grad_norm_for_regularizer,
     total_grad_norm,
 )
 from gradtrack.types import RegularizerSpec
+from gradtrack.vectors import cosine_matrix
 
 LP = [1.0, 2.0, 3.0]
 

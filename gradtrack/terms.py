@@ -1,0 +1,380 @@
+"""Calling a term once — and, when tracking, taking its gradient from that same call.
+
+A *term* is the base loss or a regularizer: ``fn(data, logprobs) -> (loss,
+metrics)``. :func:`evaluate_term` is the one routine that evaluates a term;
+the executor, the pipeline, the tracker and the checker all use it, so a term
+is never re-run just to get its gradient. (The original evaluates every term
+three times under tracking: for its value, its own norm and the total.)
+:func:`call_regularizer` calls a spec's function in the shape it asks for and
+waits for an asynchronous result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import numbers
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import minigrad as mg
+from gradtrack.errors import PipelineError, RegularizerError, RegularizerTimeoutError
+from gradtrack.types import RegularizerSpec
+
+__all__ = [
+    "TermEvaluation",
+    "as_logprobs_array",
+    "call_regularizer",
+    "check_specs",
+    "evaluate_base",
+    "evaluate_regularizer",
+    "evaluate_term",
+]
+
+logger = logging.getLogger("gradtrack")
+
+# A term is called as fn(data, logprobs) and returns (loss, metrics).
+TermFn = Callable[[Any, mg.Tensor], Any]
+
+
+class _BadResult(Exception):
+    """A term returned something other than a ``(loss, metrics)`` pair with a usable loss."""
+
+
+class _BadResultType(_BadResult, TypeError):
+    """Not a pair, or a loss that is not a number."""
+
+
+class _NonScalarLoss(_BadResult, ValueError):
+    """A loss with more than one element where a scalar is required."""
+
+
+@dataclass(frozen=True)
+class TermEvaluation:
+    """What one evaluation of a term produced.
+
+    Attributes
+    ----------
+    value
+        The loss as a Python float.
+    metrics
+        The second half of the term's ``(loss, metrics)`` pair, untouched.
+    grad
+        The gradient of the loss with respect to the logprobs (float64, the
+        logprobs' shape), or ``None`` when not tracked or when it failed.
+    grad_error
+        The exception that stopped the gradient, if one did.
+
+    Examples
+    --------
+    >>> evaluation = TermEvaluation(value=2.0, metrics={}, grad=None)
+    >>> evaluation.value, evaluation.grad_error is None
+    (2.0, True)
+    """
+
+    value: float
+    metrics: Any
+    grad: np.ndarray | None
+    grad_error: BaseException | None = None
+
+
+def as_logprobs_array(logprobs: Any) -> np.ndarray:
+    """The logprobs as a floating ``np.ndarray``.
+
+    A floating array or Tensor keeps its dtype (float32 stays float32, as in
+    minigrad); Python numbers, lists and integer arrays become float64.
+
+    Examples
+    --------
+    >>> as_logprobs_array([1, 2, 3])
+    array([1., 2., 3.])
+    >>> as_logprobs_array(np.zeros(2, dtype=np.float32)).dtype
+    dtype('float32')
+    """
+    raw = logprobs.data if isinstance(logprobs, mg.Tensor) else logprobs
+    try:
+        array = np.asarray(raw)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"logprobs must be a numeric array, got {_describe(logprobs)}") from exc
+    if array.dtype.kind == "f":
+        return array
+    if array.dtype.kind in "iu":
+        return array.astype(np.float64)
+    raise TypeError(f"logprobs must be numeric, got dtype {array.dtype}")
+
+
+# --------------------------------------------------------------- calling terms
+
+
+def call_regularizer(
+    spec: RegularizerSpec, data: Any, logprobs: mg.Tensor, *, timeout: float | None = None
+) -> Any:
+    """Call ``spec.fn`` however it is shaped and wait for it if it is asynchronous.
+
+    The call follows :meth:`RegularizerSpec.invoke <gradtrack.types.RegularizerSpec.invoke>`:
+    ``fn(data, logprobs)``, ``fn(data, logprobs, opts)``, or
+    ``fn.compute(data, logprobs, opts)``. A coroutine, any other awaitable, or
+    a ``concurrent.futures.Future`` it returns is awaited, for at most
+    ``timeout`` seconds (``None``: no limit) — whether or not the spec says
+    ``is_async``, since a pending result is never a usable loss.
+
+    Raises
+    ------
+    RegularizerTimeoutError
+        The awaited result did not arrive within ``timeout``.
+
+    Examples
+    --------
+    >>> from gradtrack.types import RegularizerSpec
+    >>> def scaled(data, lp, opts):
+    ...     return lp.sum() * opts["scale"], {}
+    >>> spec = RegularizerSpec(scaled, weight=1.0, name="scaled", opts={"scale": 2.0})
+    >>> loss, metrics = call_regularizer(spec, None, mg.Tensor([1.0, 2.0]))
+    >>> loss.item()
+    6.0
+    """
+    # The spec knows its own calling convention (RegularizerSpec.invoke); only the
+    # waiting for an asynchronous result is added here.
+    return _resolve(spec.invoke(data, logprobs), spec.name, timeout)
+
+
+def _resolve(result: Any, name: str, timeout: float | None) -> Any:
+    if isinstance(result, concurrent.futures.Future):
+        try:
+            return result.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            if result.done():  # the future's own TimeoutError, not ours
+                raise
+            raise RegularizerTimeoutError(name, timeout or 0.0) from None
+    if inspect.isawaitable(result):
+        return _run_coroutine(_await_within(result, name, timeout))
+    return result
+
+
+async def _await_within(awaitable: Any, name: str, timeout: float | None) -> Any:
+    # asyncio.wait (unlike wait_for) tells our timeout apart from a TimeoutError
+    # raised by the regularizer itself.
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        raise RegularizerTimeoutError(name, timeout or 0.0)
+    return task.result()
+
+
+def _run_coroutine(coroutine: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # An event loop already runs in this thread (a notebook, say), where
+    # asyncio.run refuses to start: run the coroutine on a loop of its own.
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = asyncio.run(coroutine)
+        except BaseException as exc:  # handed back to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="gradtrack-await", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+# ------------------------------------------------------------ evaluating terms
+
+
+def check_specs(regularizers: Iterable[Any]) -> list[RegularizerSpec]:
+    """The regularizers as a list, or ``TypeError`` naming the first item that is not a spec.
+
+    Examples
+    --------
+    >>> check_specs([lambda data, lp: (0.0, {})])
+    Traceback (most recent call last):
+    ...
+    TypeError: regularizers[0] must be a RegularizerSpec, got function
+    """
+    if isinstance(regularizers, RegularizerSpec):
+        raise TypeError("regularizers must be an iterable of RegularizerSpec, got a single spec")
+    try:
+        specs = list(regularizers)
+    except TypeError:
+        raise TypeError(
+            "regularizers must be an iterable of RegularizerSpec, "
+            f"got {type(regularizers).__name__}"
+        ) from None
+    for index, spec in enumerate(specs):
+        if not isinstance(spec, RegularizerSpec):
+            raise TypeError(
+                f"regularizers[{index}] must be a RegularizerSpec, got {type(spec).__name__}"
+            )
+    return specs
+
+
+def evaluate_term(
+    fn: TermFn, data: Any, logprobs: Any, *, track: bool, sum_nonscalar: bool = False
+) -> TermEvaluation:
+    """Evaluate ``fn(data, logprobs)`` once and, if ``track``, take its gradient once.
+
+    ``fn`` receives the logprobs as a fresh minigrad Tensor (requiring grad
+    when tracking) and must return ``(loss, metrics)`` with a numeric loss: a
+    one-element Tensor, or a Python or NumPy number (a constant, so its
+    gradient is zero). A loss with several elements is an error unless
+    ``sum_nonscalar`` is set, in which case it is summed. The gradient comes
+    from the same evaluation as the value, and touches no ``.grad`` of any
+    tensor the term closes over.
+
+    Errors raised by ``fn`` propagate unchanged; a result of the wrong kind
+    raises ``TypeError`` (not a pair, not numeric) or ``ValueError`` (not a
+    scalar). A failure of the gradient itself is not raised: it is reported
+    in ``grad_error`` with ``grad=None``, so the value is not lost.
+
+    Examples
+    --------
+    >>> def square(data, lp):
+    ...     return (lp * lp).sum(), {"n": lp.size}
+    >>> evaluation = evaluate_term(square, None, [1.0, 2.0], track=True)
+    >>> evaluation.value, evaluation.metrics, evaluation.grad
+    (5.0, {'n': 2}, array([2., 4.]))
+    """
+    array = _read_only(as_logprobs_array(logprobs))
+    if not track:
+        loss, metrics = _scalar_loss(fn(data, mg.Tensor(array)), sum_nonscalar)
+        return TermEvaluation(float(loss.item()), metrics, None)
+    seen: dict[str, Any] = {}
+
+    def traced(leaf: mg.Tensor) -> tuple[mg.Tensor, Any]:
+        loss, metrics = _scalar_loss(fn(data, leaf), sum_nonscalar)
+        seen["value"], seen["metrics"] = float(loss.item()), metrics
+        return loss, metrics
+
+    try:
+        _, grad = mg.value_and_grad(traced, has_aux=True)(array)
+    except Exception as exc:
+        if "value" not in seen:  # the term itself failed: not a gradient problem
+            raise
+        return TermEvaluation(seen["value"], seen["metrics"], None, exc)
+    # Kept in the logprobs' dtype: norms and sums accumulate in float64 without copies.
+    return TermEvaluation(seen["value"], seen["metrics"], grad.data)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view: every term shares the logprobs, and none can change them in place."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def _scalar_loss(result: Any, sum_nonscalar: bool) -> tuple[mg.Tensor, Any]:
+    if not (isinstance(result, tuple | list) and len(result) == 2):
+        raise _BadResultType(f"returned {_describe(result)}; expected a (loss, metrics) pair")
+    loss, metrics = result
+    tensor = _loss_tensor(loss)
+    if tensor.size != 1:
+        if not sum_nonscalar:
+            raise _NonScalarLoss(
+                f"returned a loss of shape {tensor.shape}; expected a scalar (reduce it, "
+                "e.g. with .sum() or .mean())"
+            )
+        tensor = tensor.sum()
+    return tensor.reshape(()), metrics
+
+
+def _loss_tensor(loss: Any) -> mg.Tensor:
+    if isinstance(loss, mg.Tensor):
+        tensor = loss
+    elif isinstance(loss, bool | np.bool_):
+        tensor = None  # True/False is a bug, not a loss
+    elif isinstance(loss, np.ndarray | np.generic):
+        tensor = mg.Tensor(loss) if loss.dtype.kind in "fiu" else None
+    elif isinstance(loss, numbers.Real):
+        tensor = mg.Tensor(float(loss))
+    else:
+        tensor = None
+    if tensor is None or tensor.dtype.kind not in "fiu":
+        raise _BadResultType(
+            f"returned {_describe(loss)} as its loss; expected a number or a scalar Tensor"
+        )
+    return tensor
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def evaluate_regularizer(
+    spec: RegularizerSpec,
+    data: Any,
+    logprobs: Any,
+    *,
+    track: bool,
+    timeout: float | None = None,
+    sum_nonscalar: bool = False,
+) -> TermEvaluation:
+    """:func:`evaluate_term` for a regularizer, with its failures named.
+
+    Raises
+    ------
+    RegularizerError
+        ``spec.fn`` raised (the original exception is ``__cause__``) or
+        returned something other than ``(loss, metrics)`` with a scalar
+        numeric loss (the message says what it returned).
+    RegularizerTimeoutError
+        An asynchronous result did not arrive within ``timeout`` seconds.
+
+    Examples
+    --------
+    >>> from gradtrack.types import RegularizerSpec
+    >>> spec = RegularizerSpec(lambda data, lp: ("oops", {}), weight=1.0, name="bad")
+    >>> evaluate_regularizer(spec, None, [1.0], track=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gradtrack.errors.RegularizerError: regularizer 'bad' failed: returned 'oops' (str) ...
+    """
+
+    def term(data: Any, leaf: mg.Tensor) -> Any:
+        return call_regularizer(spec, data, leaf, timeout=timeout)
+
+    try:
+        return evaluate_term(term, data, logprobs, track=track, sum_nonscalar=sum_nonscalar)
+    except RegularizerError:
+        raise
+    except _BadResult as exc:
+        raise RegularizerError(spec.name, str(exc)) from None
+    except Exception as exc:
+        raise RegularizerError(spec.name, f"raised {type(exc).__name__}: {exc}") from exc
+
+
+def evaluate_base(base_loss_fn: TermFn, data: Any, logprobs: Any, *, track: bool) -> TermEvaluation:
+    """:func:`evaluate_term` for the base loss, its failures reported as ``PipelineError``.
+
+    Raises
+    ------
+    PipelineError
+        ``base_loss_fn`` raised (the original is ``__cause__``) or returned
+        something other than ``(loss, metrics)`` with a scalar numeric loss.
+
+    Examples
+    --------
+    >>> evaluate_base(lambda data, lp: (-lp.mean(), {}), None, [-1.0, -3.0], track=False).value
+    2.0
+    """
+    try:
+        return evaluate_term(base_loss_fn, data, logprobs, track=track)
+    except _BadResult as exc:
+        raise PipelineError(f"base loss {exc}") from None
+    except Exception as exc:
+        raise PipelineError(f"base loss raised {type(exc).__name__}: {exc}") from exc
