@@ -34,6 +34,8 @@ class Consistency(Regularizer):
         See :func:`gradtrack.penalties.consistency`.
     reduction : {"mean", "sum"}
 
+    Notes
+    -----
     Metrics: ``consistency`` (the loss), ``consistency_metric``.
 
     Examples
@@ -79,6 +81,8 @@ class Orthogonality(Regularizer):
     axis : {"rows", "sequence", "vocabulary"}
         See :func:`gradtrack.penalties.orthogonality`.
 
+    Notes
+    -----
     Metrics: ``orthogonality`` (the loss).
 
     Examples

@@ -49,6 +49,8 @@ class Entropy(Regularizer):
     temperature : float
         Re-normalise the rows at this temperature first.
 
+    Notes
+    -----
     Metrics: ``entropy`` (the signed loss), ``mode``, ``temperature``.
 
     Examples
@@ -127,6 +129,8 @@ class KLDivergence(Regularizer):
     reduction : {"mean", "sum"}
         Over rows.
 
+    Notes
+    -----
     At least one reference source is required (``ValueError`` otherwise).
     The reference must have exactly the logprobs' shape: a mismatch is a
     ``ValueError`` showing both shapes.

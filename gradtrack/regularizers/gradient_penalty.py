@@ -38,6 +38,8 @@ class GradientPenalty(Regularizer):
         Source of ``ε`` for ``"interpolated"``: a seed draws the same ``ε`` on
         every call, a Generator advances, ``None`` is fresh each call.
 
+    Notes
+    -----
     Metrics: none (``{}``), as in the original.
 
     Examples

@@ -35,6 +35,8 @@ class L1(Regularizer):
     reduction : {"sum", "mean"}
     lambda_ : float
 
+    Notes
+    -----
     Metrics: ``l1_raw`` (the loss), ``l1_mean`` (``mean|target|``, without ``λ``).
 
     Examples
@@ -75,6 +77,8 @@ class L2(Regularizer):
         Limit on ``|target − center|`` (see :func:`gradtrack.penalties.l2`).
     center : None, "mean" or number
 
+    Notes
+    -----
     Metrics: ``l2_raw`` (the loss), ``l2_mean`` (``mean(target²)``: uncentred,
     unclipped, without ``λ``), ``center`` (the centre, or ``"none"``).
 
@@ -142,6 +146,8 @@ class ElasticNet(Regularizer):
     l1_ratio : float
         ``α``, in ``[0, 1]``.
 
+    Notes
+    -----
     Metrics: ``elastic_net`` (the loss), ``l1_ratio``.
 
     Examples
