@@ -1,0 +1,462 @@
+"""The demo's training run: a character model trained with a regularized custom loss.
+
+This module lets you run, from Python, what ``gradtrack demo`` runs:
+:func:`run_demo` trains a :class:`~gradtrack.local.CharLM` on the bundled
+fables through :class:`~gradtrack.local.LocalTrainingClient` and
+:func:`~gradtrack.custom_loss.forward_backward_custom`, with the mean
+negative log-likelihood (:func:`nll_loss`) as the base loss and the chosen
+regularizers added by the pipeline, and writes into the output folder:
+
+``metrics.jsonl``
+    One JSON object per step, written and flushed as the step ends: the
+    step's ``CustomLossOutput.to_dict()`` (``loss_total``,
+    ``regularizer_total``, ``base_loss``, ``regularizers`` and, with
+    tracking, ``total_grad_norm`` and ``grad_alignment``) plus ``step``
+    (from 1), ``wall_time`` (seconds since training began) and, every
+    ``eval_every`` steps and at the last, ``val_nll`` (mean NLL per character
+    of the held-out text).
+``summary.json``
+    The configuration, the model, the first and last losses, the terms at
+    the end (see :mod:`gradtrack.demo.table`), text sampled before and
+    after training, and ``interrupted``.
+
+Everything random comes from ``numpy`` Generators seeded by
+``DemoConfig.seed``, so a run is reproducible: the same seed gives the same
+numbers (on the same machine and library versions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+import minigrad as mg
+from gradtrack.custom_loss import forward_backward_custom
+from gradtrack.demo.data import TextData, load_corpus, make_data, window_starts
+from gradtrack.demo.progress import progress_bar
+from gradtrack.demo.regularizers import DEFAULT_REGULARIZERS, needs_reference, parse_regularizers
+from gradtrack.demo.summary import build_summary, write_json
+from gradtrack.demo.table import format_table
+from gradtrack.local import AdamParams, CharLM, LocalTrainingClient
+from gradtrack.types import CustomLossOutput, Datum, RegularizerSpec
+
+__all__ = [
+    "MODEL_SIZE",
+    "DemoConfig",
+    "DemoResult",
+    "DemoSettingsError",
+    "default_out_folder",
+    "nll_loss",
+    "run_demo",
+]
+
+MODEL_SIZE = {"context": 8, "embed_dim": 16, "hidden": 128}
+"""The demo model's shape: 8 characters of context, 16-wide embeddings, 128 hidden units."""
+
+SAMPLE_PROMPTS = ("The Fox ", "A Lion ", "The Mouse ")
+SAMPLE_LENGTH = 72
+# Below 1, so that what the model has learnt shows through the noise of sampling.
+SAMPLE_TEMPERATURE = 0.6
+# Reference logprobs for the whole training pool are computed in chunks of this many data.
+_REFERENCE_CHUNK = 256
+
+
+class DemoSettingsError(ValueError):
+    """Settings the data cannot satisfy, found before training starts.
+
+    Examples
+    --------
+    >>> issubclass(DemoSettingsError, ValueError)
+    True
+    """
+
+
+@dataclass
+class DemoConfig:
+    """Everything that decides a demo run (``gradtrack demo --help`` explains each).
+
+    ``out=None`` writes to a new folder under ``runs/`` named after the date
+    and time. Invalid values are a ``ValueError`` naming the field.
+
+    Examples
+    --------
+    >>> config = DemoConfig(steps=10)
+    >>> config.steps, config.batch_size, config.regularizers
+    (10, 16, 'entropy:0.001,kl:0.0002,l2:0.02')
+    """
+
+    steps: int = 600
+    seed: int = 0
+    regularizers: str = DEFAULT_REGULARIZERS
+    lr: float = 0.005
+    batch_size: int = 16
+    seq_len: int = 64
+    sequential: bool = False
+    track: bool = True
+    plot: bool = True
+    out: Path | None = None
+    quiet: bool = False
+    eval_every: int = 50
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"DemoConfig {name} must be an int >= 1, got {value!r}")
+        if isinstance(self.seq_len, bool) or not isinstance(self.seq_len, int) or self.seq_len < 2:
+            raise ValueError(f"DemoConfig seq_len must be an int >= 2, got {self.seq_len!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"DemoConfig seed must be an int >= 0, got {self.seed!r}")
+        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"DemoConfig lr must be a positive finite number, got {self.lr!r}")
+
+
+def default_out_folder(root: str | Path = "runs") -> Path:
+    """A new folder name under ``root`` for a run: the date and time, made unique.
+
+    Examples
+    --------
+    >>> default_out_folder().parent.name
+    'runs'
+    """
+    # The one place a run depends on the clock: the name of its folder.
+    base = Path(root) / time.strftime("%Y%m%d-%H%M%S")
+    candidate, suffix = base, 2
+    while candidate.exists():
+        candidate, suffix = base.with_name(f"{base.name}-{suffix}"), suffix + 1
+    return candidate
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` returns: the summary it wrote, the records, and where they are.
+
+    ``summary`` is the content of ``summary.json``, ``records`` the rows of
+    ``metrics.jsonl``; ``report`` is the path of ``report.png`` (None when
+    not drawn).
+
+    Examples
+    --------
+    >>> result = DemoResult(summary={}, records=[], out=Path("runs/x"))
+    >>> result.interrupted, result.report
+    (False, None)
+    """
+
+    summary: dict[str, Any]
+    records: list[dict[str, Any]]
+    out: Path
+    interrupted: bool = False
+    report: Path | None = None
+
+
+def nll_loss(data: Sequence[Datum], logprobs: Sequence[mg.Tensor]) -> tuple[mg.Tensor, dict]:
+    """Mean negative log-likelihood per target token, over every datum.
+
+    The base loss of the demo: ``loss_fn(data, logprobs)`` as
+    :func:`~gradtrack.custom_loss.forward_backward_custom` calls it, with one
+    logprobs Tensor per datum. Metrics: ``nll`` and ``bits_per_char``.
+
+    Examples
+    --------
+    >>> loss, metrics = nll_loss([], [mg.Tensor([-1.0, -2.0]), mg.Tensor([-3.0])])
+    >>> loss.item(), round(metrics["bits_per_char"], 4)
+    (2.0, 2.8854)
+    """
+    count = sum(int(lp.size) for lp in logprobs)
+    loss = -mg.concatenate([lp.reshape(-1) for lp in logprobs]).sum() / count
+    value = float(loss.item())
+    return loss, {"nll": value, "bits_per_char": value / math.log(2)}
+
+
+@dataclass
+class _Setup:
+    text: TextData
+    client: LocalTrainingClient
+    pool: list[Datum]
+    validation: list[Datum]
+    batch_rng: np.random.Generator
+    sample_seed: np.random.SeedSequence
+
+
+def _reference_logprobs(client: LocalTrainingClient, data: list[Datum]) -> list[np.ndarray]:
+    """The current model's target logprobs for every datum (the KL reference)."""
+    reference: list[np.ndarray] = []
+    for start in range(0, len(data), _REFERENCE_CHUNK):
+        output = client.forward(data[start : start + _REFERENCE_CHUNK], "cross_entropy")
+        reference.extend(entry["logprobs"].to_numpy() for entry in output.loss_fn_outputs)
+    return reference
+
+
+def _setup(config: DemoConfig, specs: list[RegularizerSpec]) -> _Setup:
+    text = TextData.from_text(load_corpus())
+    # Independent streams for the weights, the batches and the samples: changing how many
+    # batches are drawn never changes the initial model or the sampled text.
+    model_seed, batch_seed, sample_seed = np.random.SeedSequence(config.seed).spawn(3)
+    model = CharLM(len(text.vocab), rng=np.random.default_rng(model_seed), **MODEL_SIZE)
+    client = LocalTrainingClient(model)
+    # Overlapping windows (half a window apart) so each position is seen with two contexts.
+    starts = window_starts(len(text.train), config.seq_len, max(1, config.seq_len // 2))
+    pool = make_data(text.train, starts, config.seq_len)
+    if needs_reference(specs):
+        pool = make_data(text.train, starts, config.seq_len, _reference_logprobs(client, pool))
+    validation_starts = window_starts(len(text.validation), config.seq_len, config.seq_len)
+    validation = make_data(text.validation, validation_starts, config.seq_len)
+    if config.batch_size > len(pool):
+        raise DemoSettingsError(
+            f"batch size {config.batch_size} is larger than the {len(pool)} training windows"
+        )
+    return _Setup(text, client, pool, validation, np.random.default_rng(batch_seed), sample_seed)
+
+
+def _validation_nll(client: LocalTrainingClient, validation: list[Datum]) -> float:
+    output = client.forward(validation, "cross_entropy")
+    return output.metrics["loss"] / output.metrics["tokens"]
+
+
+def _samples(setup: _Setup) -> list[str]:
+    """A few lines of text from the model; the same draws before and after training."""
+    vocab, model = setup.text.vocab, setup.client.model
+    rng = np.random.default_rng(setup.sample_seed)
+    lines = []
+    for prompt in SAMPLE_PROMPTS:
+        drawn = model.sample(vocab.encode(prompt), SAMPLE_LENGTH, rng, SAMPLE_TEMPERATURE)
+        # One line each: the blank lines between fables become single spaces.
+        lines.append(" ".join((prompt + vocab.decode(drawn)).split()))
+    return lines
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """Limit NumPy's BLAS to one thread while the demo runs, when threadpoolctl is installed.
+
+    The model's matrices are small: a second BLAS thread gains little, and
+    when it spins on a core the regularizer threads or another process need,
+    a step can take three times as long. One thread also makes the numbers
+    independent of the machine's core count.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _train(
+    config: DemoConfig, specs: list[RegularizerSpec], setup: _Setup, metrics_path: Path
+) -> tuple[list[dict[str, Any]], bool, float]:
+    """The training loop: one custom-loss step and one optimizer step per iteration.
+
+    Returns the records, whether Ctrl-C stopped the loop, and its wall time.
+    Each record is written and flushed as its step ends, so the file holds
+    every finished step whatever happens next.
+    """
+    records: list[dict[str, Any]] = []
+    adam = AdamParams(learning_rate=config.lr)
+    bar = progress_bar(config.steps, quiet=config.quiet)
+    started = time.perf_counter()
+    try:
+        with open(metrics_path, "w", encoding="utf-8") as metrics_file:
+            for step in range(1, config.steps + 1):
+                chosen = setup.batch_rng.choice(len(setup.pool), config.batch_size, replace=False)
+                result = forward_backward_custom(
+                    setup.client,
+                    [setup.pool[i] for i in chosen],
+                    nll_loss,
+                    regularizers=specs,
+                    track_grad_norms=config.track,
+                    parallel=not config.sequential,
+                )
+                setup.client.optim_step(adam)
+                output = result.custom_loss
+                if output is None:  # no regularizers and no tracking: only the base loss
+                    output = CustomLossOutput.build(result.metrics["nll"], result.metrics, [])
+                record = {
+                    "step": step,
+                    "wall_time": round(time.perf_counter() - started, 4),
+                    **output.to_dict(),
+                }
+                if step % config.eval_every == 0 or step == config.steps:
+                    record["val_nll"] = _validation_nll(setup.client, setup.validation)
+                # One write per line: an interrupt falls between lines, never inside one.
+                metrics_file.write(json.dumps(record) + "\n")
+                metrics_file.flush()
+                records.append(record)
+                bar.update(output.loss_total, output.total_grad_norm)
+    except KeyboardInterrupt:
+        return records, True, time.perf_counter() - started
+    finally:
+        bar.close()
+    return records, False, time.perf_counter() - started
+
+
+def _describe(
+    config: DemoConfig, specs: list[RegularizerSpec], setup: _Setup, out: Path
+) -> dict[str, Any]:
+    """The parts of the summary that describe the run rather than its results."""
+    model = setup.client.model
+    settings = {key: value for key, value in asdict(config).items() if key != "out"}
+    settings["out"] = str(out)
+    return {
+        "settings": settings,
+        "model": {
+            "kind": "character-level MLP language model",
+            "parameters": int(sum(p.size for p in model.parameters())),
+            "vocab_size": model.vocab_size,
+            **MODEL_SIZE,
+        },
+        "corpus": {
+            "name": "Aesop's fables (bundled, public domain)",
+            "train_characters": len(setup.text.train),
+            "validation_characters": len(setup.text.validation),
+        },
+        "regularizers": [{"name": spec.name, "weight": spec.weight} for spec in specs],
+    }
+
+
+def _subtitle(config: DemoConfig, specs: list[RegularizerSpec]) -> str:
+    terms = "".join(f" + {spec.weight:g}·{spec.name}" for spec in specs)
+    return (
+        f"{config.steps} steps of {config.batch_size}×{config.seq_len} characters, "
+        f"Adam lr {config.lr:g}, seed {config.seed}\nloss = nll{terms}"
+        + ("" if config.track else "   (gradient tracking off)")
+    )
+
+
+def _header(config: DemoConfig, specs: list[RegularizerSpec], setup: _Setup, out: Path) -> str:
+    parameters = sum(p.size for p in setup.client.model.parameters())
+    terms = ", ".join(f"{spec.name} x {spec.weight:g}" for spec in specs) or "none"
+    return (
+        f"gradtrack demo: a {parameters:,}-parameter character model learns Aesop's fables\n"
+        f"  {config.steps} steps of {config.batch_size} x {config.seq_len} characters, "
+        f"Adam lr {config.lr:g}, seed {config.seed}\n"
+        f"  loss = mean NLL + regularizers: {terms}\n"
+        f"  gradient tracking {'on' if config.track else 'off'}; "
+        f"regularizers run {'one after another' if config.sequential else 'in parallel'}\n"
+        f"  writing to {out}"
+    )
+
+
+def _sample_block(title: str, lines: list[str]) -> str:
+    return "\n".join([title, *(f"  {line}" for line in lines)])
+
+
+def run_demo(
+    config: DemoConfig,
+    specs: list[RegularizerSpec] | None = None,
+    *,
+    stream: TextIO | None = None,
+) -> DemoResult:
+    """Train, write ``metrics.jsonl``, ``summary.json`` and (unless disabled) ``report.png``.
+
+    Parameters
+    ----------
+    config : DemoConfig
+        ``config.out`` must be a writable folder (created if missing; a new
+        dated folder under ``runs/`` when None).
+    specs : list of RegularizerSpec, optional
+        The regularizers; parsed from ``config.regularizers`` when omitted.
+    stream : text stream, optional
+        Where the header, samples and table go (default: stdout); the
+        progress bar goes to stderr.
+
+    Returns
+    -------
+    DemoResult
+        With ``interrupted=True`` (and a summary saying so) if Ctrl-C
+        stopped training; what was written up to then stays intact.
+
+    Raises
+    ------
+    DemoSettingsError
+        The settings do not fit the data (a batch larger than the training
+        set), found before anything is written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:  # doctest: +SKIP
+    ...     result = run_demo(DemoConfig(steps=20, out=Path(folder), plot=False))
+    ...     print(result.summary["steps_completed"])
+    20
+    """
+    stream = sys.stdout if stream is None else stream
+
+    def say(text: str = "") -> None:
+        if not config.quiet:
+            print(text, file=stream, flush=True)
+
+    specs = parse_regularizers(config.regularizers) if specs is None else specs
+    out = default_out_folder() if config.out is None else Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _one_blas_thread():
+        return _run(config, specs, out, say)
+
+
+def _run(
+    config: DemoConfig, specs: list[RegularizerSpec], out: Path, say: Callable[..., None]
+) -> DemoResult:
+    setup = _setup(config, specs)
+    say(_header(config, specs, setup, out))
+    samples: dict[str, Any] = {
+        "before": _samples(setup),
+        "after": None,
+        "temperature": SAMPLE_TEMPERATURE,
+    }
+    say()
+    say(_sample_block("Before training, the model writes:", samples["before"]))
+    say()
+    initial_val = _validation_nll(setup.client, setup.validation)
+
+    records, interrupted, wall_time = _train(config, specs, setup, out / "metrics.jsonl")
+    if not interrupted:
+        samples["after"] = _samples(setup)
+    summary = build_summary(
+        **_describe(config, specs, setup, out),
+        records=records,
+        interrupted=interrupted,
+        wall_time=wall_time,
+        initial_val=initial_val,
+        samples=samples,
+    )
+    # Written before the (slower) picture, so it exists even if that is stopped.
+    write_json(out / "summary.json", summary)
+    if interrupted:
+        say(
+            f"interrupted after {len(records)} of {config.steps} steps; "
+            f"metrics.jsonl and summary.json are in {out}"
+        )
+        return DemoResult(summary, records, out, interrupted=True)
+
+    report = None
+    if config.plot:
+        from gradtrack.demo.report import write_report
+
+        report = write_report(
+            records,
+            out / "report.png",
+            initial_val=initial_val,
+            subtitle=_subtitle(config, specs),
+            samples={"before": samples["before"][:2], "after": samples["after"][:2]},
+        )
+        summary["files"]["report"] = report.name
+        write_json(out / "summary.json", summary)
+
+    say(format_table(summary["final_terms"]))
+    validation = summary["validation_nll"]
+    say(
+        f"\nvalidation NLL {validation['initial']:.3f} -> {validation['final']:.3f} "
+        f"nats per character; {wall_time:.1f} s of training"
+    )
+    say()
+    say(_sample_block("After training, the model writes:", samples["after"]))
+    written = ["metrics.jsonl", "summary.json"] + ([report.name] if report else [])
+    say(f"\nwrote {', '.join(written)} to {out}")
+    return DemoResult(summary, records, out, report=report)

@@ -1,0 +1,182 @@
+"""The end-of-run table: what each loss term was worth and how much of the update it drove.
+
+This module lets you condense the per-step records of a run (the rows of
+``metrics.jsonl``) into one row per term — the base loss and each
+regularizer — averaged over the last steps, and print them as a table:
+
+* **value**, **weight**, **contribution** (``weight × value``);
+* **grad norm**: the norm of the term's *weighted* gradient with respect to
+  the logprobs, ``‖wᵢ ∇Rᵢ‖`` — what the term adds to the update;
+* **share**: that norm as a part of the sum of all terms' norms;
+* **alignment**: the cosine between the term's weighted gradient and the
+  total gradient; negative means the term pulls against the update.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["BASE_TERM", "format_table", "gradient_shares", "summarize_terms"]
+
+BASE_TERM = "base"
+"""The key of the base loss in ``grad_alignment`` and in the term summaries."""
+
+
+def _weighted_norms(record: Mapping[str, Any]) -> dict[str, float] | None:
+    """Each term's weighted gradient norm in one record, or None when untracked."""
+    base_norm = record["base_loss"].get("grad_norm")
+    if base_norm is None:
+        return None
+    norms = {BASE_TERM: float(base_norm)}
+    for name, output in record["regularizers"].items():
+        norms[name] = float(output.get("grad_norm_weighted") or 0.0)
+    return norms
+
+
+def gradient_shares(record: Mapping[str, Any]) -> dict[str, float] | None:
+    """Each term's part of the sum of the weighted gradient norms (sums to 1), or None.
+
+    Examples
+    --------
+    >>> record = {
+    ...     "base_loss": {"value": 2.0, "grad_norm": 3.0},
+    ...     "regularizers": {"l2": {"grad_norm_weighted": 1.0}},
+    ... }
+    >>> gradient_shares(record)
+    {'base': 0.75, 'l2': 0.25}
+    """
+    norms = _weighted_norms(record)
+    if norms is None:
+        return None
+    total = math.fsum(norms.values())
+    if total == 0:
+        return {name: 0.0 for name in norms}
+    return {name: norm / total for name, norm in norms.items()}
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return math.fsum(present) / len(present) if present else None
+
+
+def summarize_terms(records: Sequence[Mapping[str, Any]], last: int = 50) -> dict[str, Any]:
+    """Average every term's numbers over the last ``last`` records.
+
+    Parameters
+    ----------
+    records : list of dict
+        ``CustomLossOutput.to_dict()`` per step, as written to ``metrics.jsonl``.
+    last : int
+        How many of the final records to average (fewer if the run was shorter).
+
+    Returns
+    -------
+    dict
+        ``{"steps": n, "terms": [...], "total": {"value", "grad_norm"}}``; each
+        term has ``term, value, weight, contribution, grad_norm, share,
+        alignment`` (gradient fields are None when tracking was off).
+
+    Examples
+    --------
+    >>> record = {
+    ...     "loss_total": 2.5, "total_grad_norm": 3.5,
+    ...     "base_loss": {"value": 2.0, "grad_norm": 3.0},
+    ...     "regularizers": {"l2": {"value": 5.0, "weight": 0.1, "contribution": 0.5,
+    ...                             "grad_norm": 10.0, "grad_norm_weighted": 1.0}},
+    ...     "grad_alignment": {"base": 0.9, "l2": 0.5},
+    ... }
+    >>> summary = summarize_terms([record])
+    >>> [(t["term"], t["share"], t["alignment"]) for t in summary["terms"]]
+    [('base', 0.75, 0.9), ('l2', 0.25, 0.5)]
+    """
+    if not records:
+        raise ValueError("there are no records to summarize")
+    window = list(records[-max(1, last) :])
+    shares = [gradient_shares(record) or {} for record in window]
+    alignments = [record.get("grad_alignment") or {} for record in window]
+    terms = [
+        {
+            "term": BASE_TERM,
+            "value": _mean([r["base_loss"]["value"] for r in window]),
+            "weight": 1.0,
+            "contribution": _mean([r["base_loss"]["value"] for r in window]),
+            "grad_norm": _mean([r["base_loss"].get("grad_norm") for r in window]),
+        }
+    ]
+    for name in window[-1]["regularizers"]:
+        outputs = [r["regularizers"][name] for r in window]
+        terms.append(
+            {
+                "term": name,
+                "value": _mean([o["value"] for o in outputs]),
+                "weight": outputs[-1]["weight"],
+                "contribution": _mean([o["contribution"] for o in outputs]),
+                "grad_norm": _mean([o.get("grad_norm_weighted") for o in outputs]),
+            }
+        )
+    for term in terms:
+        term["share"] = _mean([s.get(term["term"]) for s in shares])
+        term["alignment"] = _mean([a.get(term["term"]) for a in alignments])
+    total = {
+        "value": _mean([r["loss_total"] for r in window]),
+        "grad_norm": _mean([r.get("total_grad_norm") for r in window]),
+    }
+    return {"steps": len(window), "terms": terms, "total": total}
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(summary: Mapping[str, Any], base_label: str = "nll (base)") -> str:
+    """The summary from :func:`summarize_terms` as an aligned text table with a legend.
+
+    Examples
+    --------
+    >>> terms = [{"term": "base", "value": 2.0, "weight": 1.0, "contribution": 2.0,
+    ...           "grad_norm": None, "share": None, "alignment": None}]
+    >>> summary = {"steps": 1, "terms": terms, "total": {"value": 2.0, "grad_norm": None}}
+    >>> print(format_table(summary).splitlines()[1])
+    term        value  weight  contribution  grad norm  share  alignment
+    """
+    header = ["term", "value", "weight", "contribution", "grad norm", "share", "alignment"]
+    rows = []
+    for term in summary["terms"]:
+        share = term["share"]
+        rows.append(
+            [
+                base_label if term["term"] == BASE_TERM else term["term"],
+                _number(term["value"], ".4g"),
+                _number(term["weight"], "g"),
+                _number(term["contribution"], ".4f"),
+                _number(term["grad_norm"], ".3g"),
+                "-" if share is None else f"{share:.0%}",
+                _number(term["alignment"], "+.2f"),
+            ]
+        )
+    total = summary["total"]
+    total_value, total_norm = _number(total["value"], ".4f"), _number(total["grad_norm"], ".3g")
+    rows.append(["total", "", "", total_value, total_norm, "", ""])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest]).rstrip()
+
+    steps = summary["steps"]
+    title = "the loss terms at the end" + (
+        f" (mean of the last {steps} steps)" if steps > 1 else " (last step)"
+    )
+    rule = "-" * len(line(header))
+    body = [title, line(header), rule, *(line(row) for row in rows[:-1]), rule, line(rows[-1])]
+    legend = textwrap.fill(
+        "grad norm: norm of the term's weighted gradient with respect to the logprobs; "
+        "share: its part of the sum of those norms; alignment: cosine with the total "
+        "gradient (below 0: the term pulls against the update).",
+        width=max(60, len(rule)),
+    )
+    return "\n".join(body) + "\n" + legend
