@@ -108,7 +108,7 @@ def _demo_parser(commands: Any) -> None:
             "norm of every term tracked at every step. Prints a progress bar (loss and total\n"
             "gradient norm), text sampled before and after training, and a table of the loss\n"
             "terms; writes metrics.jsonl, summary.json and report.png. The default run takes\n"
-            "about 20 seconds."
+            "about ten to twenty seconds."
         ),
         epilog=(
             "regularizers (--regularizers NAME:WEIGHT,...; a name alone takes its default "
@@ -229,7 +229,7 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
         description="gradtrack: gradient tracking for regularized fine-tuning.",
         epilog=(
             "examples:\n"
-            "  gradtrack demo                    train for about 20 s, write runs/<date-time>/\n"
+            "  gradtrack demo                    train (10-20 s), write runs/<date-time>/\n"
             "  gradtrack demo --steps 200 --regularizers entropy:0.002,kl --out runs/try\n"
             "  gradtrack gradcheck my_regularizers:sharpness --shape 4,8\n\n"
             "`gradtrack COMMAND --help` explains each command's options."
@@ -250,12 +250,16 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
 # ------------------------------------------------------------------ demo command
 
 
-def _prepare_out(out: Path | None) -> Path:
-    """Create the output folder and make sure a run can be written there, or raise."""
+def _prepare_out(out: Path | None) -> tuple[Path, bool]:
+    """Create the output folder and make sure a run can be written there, or raise.
+
+    Returns the folder and whether this call created it.
+    """
     from gradtrack.demo.run import default_out_folder
 
     folder = default_out_folder() if out is None else out
-    if folder.exists() and not folder.is_dir():
+    existed = folder.exists()
+    if existed and not folder.is_dir():
         raise _UsageError(f"--out {folder}: exists and is not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -268,7 +272,7 @@ def _prepare_out(out: Path | None) -> Path:
             pass
     except OSError as exc:
         raise _UsageError(f"--out {folder}: cannot write there ({exc.strerror})") from None
-    return folder
+    return folder, not existed
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -283,6 +287,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         raise _UsageError(
             "report.png needs matplotlib: pip install 'gradtrack[demo]', or pass --no-plot"
         )
+    out, created = _prepare_out(args.out)
     config = DemoConfig(
         steps=args.steps,
         seed=args.seed,
@@ -292,12 +297,14 @@ def _run_demo(args: argparse.Namespace) -> int:
         sequential=args.sequential,
         track=not args.no_track,
         plot=not args.no_plot,
-        out=_prepare_out(args.out),
+        out=out,
         quiet=args.quiet,
     )
     try:
         result = run_demo(config, specs)
     except DemoSettingsError as exc:  # found before training starts
+        if created and not any(out.iterdir()):
+            out.rmdir()  # a run that could not start leaves nothing behind
         raise _UsageError(str(exc)) from None
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 

@@ -248,7 +248,7 @@ def test_bad_options_fail_in_one_line_before_training(
     assert len(error.splitlines()) == 1, error
     assert error.startswith("gradtrack demo: error:")
     assert culprit in error
-    assert not (out / "metrics.jsonl").exists()
+    assert not out.exists()  # nothing is written for a run that cannot start
 
 
 def test_out_folder_that_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

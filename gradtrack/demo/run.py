@@ -395,15 +395,20 @@ def run_demo(
 
     specs = parse_regularizers(config.regularizers) if specs is None else specs
     out = default_out_folder() if config.out is None else Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     with _one_blas_thread():
-        return _run(config, specs, out, say)
+        # Settings that do not fit the data fail here, before the folder exists.
+        setup = _setup(config, specs)
+        out.mkdir(parents=True, exist_ok=True)
+        return _run(config, specs, setup, out, say)
 
 
 def _run(
-    config: DemoConfig, specs: list[RegularizerSpec], out: Path, say: Callable[..., None]
+    config: DemoConfig,
+    specs: list[RegularizerSpec],
+    setup: _Setup,
+    out: Path,
+    say: Callable[..., None],
 ) -> DemoResult:
-    setup = _setup(config, specs)
     say(_header(config, specs, setup, out))
     samples: dict[str, Any] = {
         "before": _samples(setup),
