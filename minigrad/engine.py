@@ -168,13 +168,6 @@ def expand_to(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
     return grad if grad.shape == shape else ops.broadcast_to(grad, shape)
 
 
-def _broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
-    try:
-        return np.broadcast_shapes(a, b)
-    except ValueError:
-        return None
-
-
 def _input_gradient(node: Tensor, argnum: int, g: Tensor) -> Tensor | None:
     """Apply the VJP rule of ``node``'s primitive for input ``argnum``."""
     op = node._op
