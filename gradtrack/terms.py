@@ -26,6 +26,7 @@ import numpy as np
 import minigrad as mg
 from gradtrack.errors import PipelineError, RegularizerError, RegularizerTimeoutError
 from gradtrack.types import RegularizerSpec
+from minigrad import engine
 
 __all__ = [
     "TermEvaluation",
@@ -251,21 +252,19 @@ def evaluate_term(
     if not track:
         loss, metrics = _scalar_loss(fn(data, mg.Tensor(array)), sum_nonscalar)
         return TermEvaluation(float(loss.item()), metrics, None)
-    seen: dict[str, Any] = {}
-
-    def traced(leaf: mg.Tensor) -> tuple[mg.Tensor, Any]:
+    # The engine directly, not mg.value_and_grad: the same backward pass without the
+    # transform's per-call set-up, which costs as much as a small term. Gradients go
+    # to the leaf only; no tensor the term closes over gets a .grad.
+    leaf = mg.Tensor(array, requires_grad=True)
+    with mg.enable_grad():
         loss, metrics = _scalar_loss(fn(data, leaf), sum_nonscalar)
-        seen["value"], seen["metrics"] = float(loss.item()), metrics
-        return loss, metrics
-
+    value = float(loss.item())
     try:
-        _, grad = mg.value_and_grad(traced, has_aux=True)(array)
-    except Exception as exc:
-        if "value" not in seen:  # the term itself failed: not a gradient problem
-            raise
-        return TermEvaluation(seen["value"], seen["metrics"], None, exc)
+        (grad,) = engine.gradients(loss, [leaf])
+    except Exception as exc:  # the value is known; only the gradient failed
+        return TermEvaluation(value, metrics, None, exc)
     # Kept in the logprobs' dtype: norms and sums accumulate in float64 without copies.
-    return TermEvaluation(seen["value"], seen["metrics"], grad.data)
+    return TermEvaluation(value, metrics, grad.data)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
