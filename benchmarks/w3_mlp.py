@@ -1,8 +1,10 @@
 """W3 — one MLP training step: 784 → 256 → 10, ReLU, softmax cross-entropy, SGD.
 
-Batch of 128, float32. One sample is forward, backward and the SGD update;
-every implementation starts each sample from the same parameters, so the
-results can be compared with the NumPy reference.
+Batch of 128, float32. One sample is forward, backward and the SGD update, as
+in a training loop: each implementation keeps its own parameters and updates
+them in place, so every sample is the next step of training. The first step,
+taken from the shared initial parameters, is the one checked against the
+NumPy reference.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ def make_data(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def numpy_step(d: dict[str, np.ndarray]) -> Outputs:
-    """Forward, analytic backward and SGD update, by hand."""
+def numpy_gradients(d: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
+    """Forward pass and analytic backward pass, by hand: the loss and each gradient."""
     x, y = d["x"], d["y"]
     pre = x @ d["w1"] + d["b1"]
     hidden = np.maximum(pre, 0)
@@ -49,23 +51,36 @@ def numpy_step(d: dict[str, np.ndarray]) -> Outputs:
     g_logits = exps / sums
     g_logits[rows, y] -= 1
     g_logits /= BATCH
-    g_w2 = hidden.T @ g_logits
-    g_b2 = g_logits.sum(axis=0)
     g_hidden = g_logits @ d["w2"].T
     g_pre = g_hidden * (pre > 0)
-    g_w1 = x.T @ g_pre
-    g_b1 = g_pre.sum(axis=0)
-    return {
-        "loss": loss,
-        "w1": d["w1"] - LR * g_w1,
-        "b1": d["b1"] - LR * g_b1,
-        "w2": d["w2"] - LR * g_w2,
-        "b2": d["b2"] - LR * g_b2,
+    grads = {
+        "w1": x.T @ g_pre,
+        "b1": g_pre.sum(axis=0),
+        "w2": hidden.T @ g_logits,
+        "b2": g_logits.sum(axis=0),
     }
+    return float(loss), grads
+
+
+def numpy_step(d: dict[str, np.ndarray]) -> Outputs:
+    """The reference: the loss and the parameters after one SGD step (new arrays)."""
+    loss, grads = numpy_gradients(d)
+    return {"loss": loss, **{k: d[k] - LR * g for k, g in grads.items()}}
+
+
+PARAMETERS = ("w1", "b1", "w2", "b2")
 
 
 def _numpy(d: dict[str, np.ndarray]):
-    return lambda: numpy_step(d)
+    state = {**d, **{k: d[k].copy() for k in PARAMETERS}}
+
+    def run() -> Outputs:
+        loss, grads = numpy_gradients(state)
+        for k, g in grads.items():
+            state[k] -= LR * g  # in place, as a training loop would
+        return {"loss": loss, **{k: state[k] for k in PARAMETERS}}
+
+    return run
 
 
 def _minigrad(d: dict[str, np.ndarray]):
@@ -73,13 +88,15 @@ def _minigrad(d: dict[str, np.ndarray]):
 
     rows = np.arange(BATCH)
 
+    params = {k: mg.Tensor(d[k].copy(), requires_grad=True) for k in PARAMETERS}
+    optimizer = mg.optim.SGD(params.values(), lr=LR)
+
     def run() -> Outputs:
-        params = {k: mg.Tensor(d[k].copy(), requires_grad=True) for k in ("w1", "b1", "w2", "b2")}
+        optimizer.zero_grad()
         hidden = mg.relu(d["x"] @ params["w1"] + params["b1"])
         logits = hidden @ params["w2"] + params["b2"]
         loss = -mg.log_softmax(logits, axis=1)[rows, d["y"]].mean()
         loss.backward()
-        optimizer = mg.optim.SGD(params.values(), lr=LR)
         optimizer.step()
         return {"loss": loss.data, **{k: p.data for k, p in params.items()}}
 
@@ -91,8 +108,11 @@ def _torch(d: dict[str, np.ndarray]):
 
     x, y = torch.from_numpy(d["x"]), torch.from_numpy(d["y"])
 
+    params = {k: torch.tensor(d[k], requires_grad=True) for k in PARAMETERS}
+
     def run() -> Outputs:
-        params = {k: torch.tensor(d[k], requires_grad=True) for k in ("w1", "b1", "w2", "b2")}
+        for p in params.values():
+            p.grad = None
         hidden = torch.relu(x @ params["w1"] + params["b1"])
         logits = hidden @ params["w2"] + params["b2"]
         loss = torch.nn.functional.cross_entropy(logits, y)
@@ -119,12 +139,13 @@ def _jax(d: dict[str, np.ndarray]):
         loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
         return loss, {k: params[k] - LR * grads[k] for k in params}
 
-    params = {k: jnp.asarray(d[k]) for k in ("w1", "b1", "w2", "b2")}
+    state = {k: jnp.asarray(d[k]) for k in PARAMETERS}
     x, y = jnp.asarray(d["x"]), jnp.asarray(d["y"])
 
     def run() -> Outputs:
-        loss, new = step(params, x, y)
+        loss, new = step(state, x, y)
         loss.block_until_ready()
+        state.update(new)
         return {"loss": np.asarray(loss), **{k: np.asarray(v) for k, v in new.items()}}
 
     return run
@@ -143,10 +164,13 @@ def _autograd(d: dict[str, np.ndarray]):
 
     value_and_grad = autograd.value_and_grad(loss_fn)
 
+    params = {k: d[k].copy() for k in PARAMETERS}
+
     def run() -> Outputs:
-        params = {k: d[k] for k in ("w1", "b1", "w2", "b2")}
         loss, grads = value_and_grad(params)
-        return {"loss": loss, **{k: params[k] - LR * grads[k] for k in params}}
+        for k in PARAMETERS:
+            params[k] -= LR * grads[k]
+        return {"loss": loss, **params}
 
     return run
 

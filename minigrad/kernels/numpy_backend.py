@@ -48,7 +48,18 @@ def relu(x: np.ndarray) -> np.ndarray:
 def _safe_shift(x: np.ndarray, axis: Axis) -> np.ndarray:
     """The per-row maximum used as a shift, with non-finite maxima replaced by 0."""
     shift = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
-    return np.where(np.isfinite(shift), shift, np.zeros((), dtype=shift.dtype))
+    # The check is one cheap pass; the replacement is only paid for when needed.
+    if not np.isfinite(shift).all():
+        shift = np.where(np.isfinite(shift), shift, np.zeros((), dtype=shift.dtype))
+    return shift
+
+
+def _shifted_log_totals(x: np.ndarray, axis: Axis) -> tuple[np.ndarray, np.ndarray]:
+    """``x - shift`` and ``log(sum(exp(x - shift)))`` per row (``-inf`` for an empty row)."""
+    shifted = x - _safe_shift(x, axis)
+    with np.errstate(divide="ignore", under="ignore"):
+        log_totals = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return shifted, log_totals
 
 
 def logsumexp(x: np.ndarray, axis: Axis = None, keepdims: bool = False) -> np.ndarray:
@@ -65,22 +76,22 @@ def softmax(x: np.ndarray, axis: Axis = -1) -> np.ndarray:
     """``exp(x) / sum(exp(x))`` over ``axis``; an all-``-inf`` row gives zeros, not NaN."""
     exps = np.exp(x - _safe_shift(x, axis))
     totals = np.sum(exps, axis=axis, keepdims=True)
+    if totals.all():
+        return exps / totals
+    # 0/0 in an empty row: the convention (as for masked attention) is all zeros.
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = exps / totals
-    if not np.all(totals > 0):
-        # 0/0 in an empty row: the convention (as for masked attention) is all zeros.
-        out = np.where(totals > 0, out, np.zeros((), dtype=out.dtype))
-    return out
+        return np.where(totals > 0, exps / totals, np.zeros((), dtype=exps.dtype))
 
 
 def log_softmax(x: np.ndarray, axis: Axis = -1) -> np.ndarray:
     """``x - logsumexp(x)`` over ``axis``; an all-``-inf`` row stays ``-inf``, not NaN."""
-    lse = logsumexp(x, axis=axis, keepdims=True)
+    shifted, log_totals = _shifted_log_totals(x, axis)
+    if np.isfinite(log_totals).all():
+        return shifted - log_totals
+    # An all -inf row: -inf - (-inf) would be NaN; the row's log-probabilities are -inf.
     with np.errstate(invalid="ignore"):
-        out = x - lse
-    if np.isneginf(lse).any():
-        out = np.where(np.isneginf(lse), np.array(-np.inf, dtype=out.dtype), out)
-    return out
+        out = shifted - log_totals
+    return np.where(np.isneginf(log_totals), np.array(-np.inf, dtype=out.dtype), out)
 
 
 def sum_of_squares(x: np.ndarray) -> float:
