@@ -8,11 +8,60 @@ targets are stated. Results print as Markdown tables.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import sys
+from typing import Any
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
+# name -> (module, its reference function, table title, extra table/run options)
+WORKLOAD_SETUP = {
+    "W1": ("w1_pipeline", "numpy_reference", "W1 — regularizer pipeline, 32×2048 float32", {}),
+    "W2": (
+        "w2_overhead",
+        "numpy_reference",
+        "W2 — per-op overhead (200-link chain, forward + backward)",
+        {"per_label": "µs / link"},
+    ),
+    "W3": ("w3_mlp", "numpy_step", "W3 — MLP training step 784→256→10, batch 128, float32", {}),
+    "W4": (
+        "w4_grad_norm",
+        "reference",
+        "W4 — gradient norm of 16 M float32 elements",
+        {"rtol": 1e-7, "fewer_repeats": True},
+    ),
+    "W5": (
+        "w5_gradient_penalty",
+        "numpy_reference",
+        "W5 — gradient penalty (second order), 64×128 float64",
+        {},
+    ),
+}
+WORKLOADS = tuple(WORKLOAD_SETUP)
+
+
+def _run_workload(name: str, harness: Any, repeats: int) -> None:
+    """Validate, time and print one workload's table."""
+    module_name, reference_name, title, options = WORKLOAD_SETUP[name]
+    module = importlib.import_module(f"benchmarks.{module_name}")
+    data = module.make_data()
+    reference = getattr(module, reference_name)(data)
+    if options.get("fewer_repeats"):  # each sample moves hundreds of MB
+        repeats = max(3, repeats // 3)
+    results = harness.run(
+        module.IMPLEMENTATIONS, data, reference, repeats=repeats, rtol=options.get("rtol", 1e-4)
+    )
+    table_options = {}
+    if "per_label" in options:
+        table_options = {"per": module.LINKS, "per_label": options["per_label"]}
+    print(harness.table(title, results, floor="numpy analytic", **table_options))
+    if name == "W4":
+        bandwidth = module.copy_bandwidth(data)
+        print(
+            f"\ncopy bandwidth {bandwidth / 1e9:.1f} GB/s; one pass over x is "
+            f"{data.nbytes / 1e6:.0f} MB ({data.nbytes / bandwidth * 1e3:.1f} ms at that rate)"
+        )
+    print()
 
 
 def _pin_threads(count: int) -> None:
@@ -72,82 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
 
-    if "W1" in chosen:
-        from benchmarks import w1_pipeline
-
-        data = w1_pipeline.make_data()
-        reference = w1_pipeline.numpy_reference(data)
-        results = harness.run(w1_pipeline.IMPLEMENTATIONS, data, reference, repeats=args.repeats)
-        print(
-            harness.table(
-                "W1 — regularizer pipeline, 32×2048 float32", results, floor="numpy analytic"
-            )
-        )
-        print()
-    if "W2" in chosen:
-        from benchmarks import w2_overhead
-
-        x = w2_overhead.make_data()
-        reference = w2_overhead.numpy_reference(x)
-        results = harness.run(w2_overhead.IMPLEMENTATIONS, x, reference, repeats=args.repeats)
-        print(
-            harness.table(
-                "W2 — per-op overhead (200-link chain, forward + backward)",
-                results,
-                floor="numpy analytic",
-                per=w2_overhead.LINKS,
-                per_label="µs / link",
-            )
-        )
-        print()
-    if "W3" in chosen:
-        from benchmarks import w3_mlp
-
-        data = w3_mlp.make_data()
-        reference = w3_mlp.numpy_step(data)
-        results = harness.run(w3_mlp.IMPLEMENTATIONS, data, reference, repeats=args.repeats)
-        print(
-            harness.table(
-                "W3 — MLP training step 784→256→10, batch 128, float32",
-                results,
-                floor="numpy analytic",
-            )
-        )
-        print()
-    if "W4" in chosen:
-        from benchmarks import w4_grad_norm
-
-        x = w4_grad_norm.make_data()
-        reference = w4_grad_norm.reference(x)
-        results = harness.run(
-            w4_grad_norm.IMPLEMENTATIONS, x, reference, repeats=max(3, args.repeats // 3), rtol=1e-7
-        )
-        print(
-            harness.table(
-                "W4 — gradient norm of 16 M float32 elements", results, floor="numpy analytic"
-            )
-        )
-        bandwidth = w4_grad_norm.copy_bandwidth(x)
-        print(
-            f"\ncopy bandwidth {bandwidth / 1e9:.1f} GB/s; one pass over x is "
-            f"{x.nbytes / 1e6:.0f} MB ({x.nbytes / bandwidth * 1e3:.1f} ms at that rate)\n"
-        )
-    if "W5" in chosen:
-        from benchmarks import w5_gradient_penalty
-
-        x = w5_gradient_penalty.make_data()
-        reference = w5_gradient_penalty.numpy_reference(x)
-        results = harness.run(
-            w5_gradient_penalty.IMPLEMENTATIONS, x, reference, repeats=args.repeats
-        )
-        print(
-            harness.table(
-                "W5 — gradient penalty (second order), 64×128 float64",
-                results,
-                floor="numpy analytic",
-            )
-        )
-        print()
+    for name in WORKLOADS:
+        if name in chosen:
+            _run_workload(name, harness, args.repeats)
     if args.memory:
         from benchmarks import memory, w1_pipeline, w4_grad_norm
 
