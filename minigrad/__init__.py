@@ -9,10 +9,11 @@
 
 The pieces, each in its own module:
 
-* :mod:`minigrad.tensor` — the ``Tensor`` and its operators;
+* :mod:`minigrad.tensor` — the ``Tensor`` and how an operation records itself;
 * :mod:`minigrad.ops` — every differentiable function;
+* :mod:`minigrad.engine` — topological sort and the backward pass;
 * :mod:`minigrad.vjps` — the derivative table, one rule per primitive input;
-* :mod:`minigrad.engine` — recording, topological sort, the backward pass;
+* :mod:`minigrad.methods` — ``Tensor``'s operators and methods, bound to the ops;
 * :mod:`minigrad.transforms` — ``grad`` and ``value_and_grad``;
 * :mod:`minigrad.gradcheck` — finite-difference checks;
 * :mod:`minigrad.kernels` — the forward computations (NumPy or Numba);
@@ -21,7 +22,8 @@ The pieces, each in its own module:
 
 from __future__ import annotations
 
-from minigrad import kernels, nn, optim, vjps  # noqa: F401  (vjps fills the derivative table)
+# methods binds Tensor's operators; vjps fills the derivative table.
+from minigrad import kernels, methods, nn, optim, vjps  # noqa: F401
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from minigrad.memory import tune_allocator

@@ -1,20 +1,17 @@
-"""The reverse-mode engine: recording operations and walking the graph backwards.
+"""The reverse-mode engine: the derivative table's registry and the backward pass.
 
-This module lets a primitive record itself (:func:`record`), lets the
-derivative table register a vector-Jacobian product for it (:func:`defvjp`),
-and runs the backward pass (:func:`backward` for ``Tensor.backward``,
-:func:`gradients` for the ``grad`` transforms).
+This module lets the derivative table register a vector-Jacobian product for
+a primitive (:func:`defvjp`), and runs the backward pass (:func:`backward`
+for ``Tensor.backward``, :func:`gradients` for the ``grad`` transforms).
+Primitives record themselves with :func:`minigrad.tensor.record`.
 
 How the backward pass works:
 
-1. Nodes are visited in reverse topological order. Every tensor carries a
-   creation number, and an operation's output is created after its inputs, so
-   popping nodes from a heap by decreasing creation number is such an order
-   (:func:`toposort` computes the same order explicitly, for drawing graphs).
-   It is iterative (a 10 000-op chain is fine) and deterministic.
-2. When a node is popped, every consumer of it has been processed, so its
-   gradient ``g`` is complete. The node's VJP rules turn ``g`` into one
-   gradient per input.
+1. :func:`toposort` lists every node the output depends on, inputs before
+   the nodes that use them. Walking that list in reverse, a node is reached
+   only after every node that consumed it, so its gradient ``g`` is complete.
+   The walk is iterative (a 10 000-op chain is fine) and deterministic.
+2. The node's VJP rules turn ``g`` into one gradient per input.
 3. :func:`unbroadcast` sums each input gradient back to the input's shape and
    dtype — the one place where broadcasting is undone, so that no rule has to
    think about it.
@@ -23,27 +20,29 @@ The rules are written with minigrad ops. Without ``create_graph`` the pass
 runs under ``no_grad``, so those ops record nothing and first-order gradients
 cost no more than hand-written NumPy; with ``create_graph=True`` the ops
 record, and the gradients are themselves differentiable.
+
+After a pass without ``retain_graph`` (the default unless ``create_graph``),
+the nodes it walked let go of their inputs, as in PyTorch: a loss kept for
+logging keeps its value, not the whole graph and its activations.
 """
 
 from __future__ import annotations
 
-import heapq
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from minigrad import grad_mode, ops
-from minigrad.tensor import Tensor, inplace_clock
+from minigrad.tensor import Tensor, inplace_log, memory_owner
 
 __all__ = [
     "backward",
     "defvjp",
     "defvjp_argnum",
-    "expand_to",
     "gradients",
     "reaches_other_grad_tensors",
-    "record",
     "toposort",
     "unbroadcast",
 ]
@@ -58,20 +57,17 @@ argnum_vjp_rules: dict[str, Callable[..., Tensor]] = {}
 """VJP rules of variadic primitives: ``rule(argnum, g, ans, *inputs, **params)``."""
 
 
-elementwise_ops: set[str] = set()
-"""Primitives whose rules accept a gradient smaller than the output but broadcastable to it."""
-
-
-def defvjp(op: str, *rules: VjpRule | None, elementwise: bool = False) -> None:
+def defvjp(op: str, *rules: VjpRule | None) -> None:
     """Register the VJP rules of primitive ``op``, one per input (None: no gradient).
 
-    ``elementwise=True`` declares that the rules only combine ``g`` with
-    other arrays by broadcasting arithmetic, so they work unchanged when
-    ``g`` is still lazily broadcast (see :func:`unbroadcast`).
+    Examples
+    --------
+    >>> defvjp("my_double", lambda g, ans, x: 2 * g)
+    >>> "my_double" in vjp_rules
+    True
+    >>> del vjp_rules["my_double"]
     """
     vjp_rules[op] = rules
-    if elementwise:
-        elementwise_ops.add(op)
 
 
 def defvjp_argnum(op: str, rule: Callable[..., Tensor]) -> None:
@@ -79,34 +75,19 @@ def defvjp_argnum(op: str, rule: Callable[..., Tensor]) -> None:
     argnum_vjp_rules[op] = rule
 
 
-def record(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any) -> Tensor:
-    """Wrap a primitive's result, recording how it was made if a graph is wanted.
-
-    A node is recorded only when grad mode is on and some input requires grad;
-    otherwise the result is a plain constant tensor.
-    """
-    if type(data) is not np.ndarray:
-        # NumPy returns scalars, not 0-d arrays, from operations on 0-d arrays.
-        data = np.asarray(data)
-    out = Tensor._wrap(data)
-    if grad_mode._state.enabled:
-        for t in inputs:
-            if t.requires_grad:
-                out.requires_grad = True
-                out._op = op
-                out._inputs = inputs
-                out._params = params
-                # The in-place clock at recording time: a later change to an input is an error.
-                out._clock = inplace_clock.now
-                break
-    return out
-
-
 def toposort(root: Tensor, stop_at: frozenset[int] = frozenset()) -> list[Tensor]:
     """Every node that ``root`` depends on and that requires grad, inputs first.
 
     Nodes whose ``id`` is in ``stop_at`` are treated as leaves: the walk does
-    not go past them.
+    not go past them. A depth-first walk with an explicit stack: a node is
+    appended once all its inputs have been.
+
+    Examples
+    --------
+    >>> import minigrad as mg
+    >>> x = mg.Tensor(2.0, requires_grad=True)
+    >>> [node._op for node in toposort(mg.exp(x) * x)]
+    [None, 'exp', 'mul']
     """
     order: list[Tensor] = []
     visited: set[int] = set()
@@ -122,6 +103,12 @@ def toposort(root: Tensor, stop_at: frozenset[int] = frozenset()) -> list[Tensor
         stack.append((node, True))
         if id(node) in stop_at:
             continue
+        if node._inputs is None:
+            raise RuntimeError(
+                f"backward through a graph a second time: the {node._op!r} node's inputs "
+                "were released by an earlier backward(); pass retain_graph=True to the "
+                "first backward() to keep them"
+            )
         # Pushed in reverse so that the first input is explored first.
         for parent in reversed(node._inputs):
             if parent.requires_grad and id(parent) not in visited:
@@ -134,58 +121,56 @@ def unbroadcast(grad: Tensor, shape: tuple[int, ...], dtype: np.dtype) -> Tensor
 
     Broadcasting an input of shape ``shape`` to the output shape copies it
     along new leading axes and along axes of length one; the gradient of a
-    copy is the sum of the copies' gradients.
+    copy is the sum of the copies' gradients. ``grad`` has the output's full
+    shape.
 
-    The result is *broadcastable* to ``shape`` but may be smaller: the
-    gradient of a sum is one value for every element, and it stays one value
-    (lazily broadcast) until a rule that needs the full shape, or a leaf,
-    receives it (see :func:`expand_to`). That saves a full pass and a full
-    array in every elementwise rule downstream of a reduction.
+    Examples
+    --------
+    >>> import minigrad as mg
+    >>> unbroadcast(mg.ones((3, 2)), (2,), np.dtype(np.float64))
+    Tensor([3., 3.])
     """
     if grad.shape != shape:
         extra = grad.ndim - len(shape)
-        axes = []
-        for axis, size in enumerate(grad.shape):
-            target = axis - extra  # the input axis this gradient axis lines up with
-            if target < 0 or (shape[target] == 1 and size != 1):
-                axes.append(axis)
-            elif size not in (1, shape[target]):
-                raise RuntimeError(
-                    f"internal error: gradient of shape {grad.shape} does not fit an input "
-                    f"of shape {shape}"
-                )
-        if axes:
-            grad = ops.sum(grad, tuple(axes), True)
-        if extra > 0:
-            grad = ops.reshape(grad, grad.shape[extra:])
+        if extra < 0 or any(
+            size != grad.shape[extra + axis] and size != 1 for axis, size in enumerate(shape)
+        ):
+            raise RuntimeError(
+                f"internal error: a gradient of shape {grad.shape} cannot be summed back to "
+                f"an input of shape {shape}"
+            )
+        leading = tuple(range(extra))
+        stretched = tuple(
+            extra + axis
+            for axis, size in enumerate(shape)
+            if size == 1 and grad.shape[extra + axis] != 1
+        )
+        grad = ops.sum(grad, leading + stretched, keepdims=True)
+        grad = ops.reshape(grad, shape)
     if grad.dtype != dtype:
         grad = ops.astype(grad, dtype)
     return grad
 
 
-def expand_to(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """A lazily broadcast gradient brought to its node's full ``shape``."""
-    return grad if grad.shape == shape else ops.broadcast_to(grad, shape)
-
-
 def _input_gradient(node: Tensor, argnum: int, g: Tensor) -> Tensor | None:
     """Apply the VJP rule of ``node``'s primitive for input ``argnum``."""
     op = node._op
+    inputs = node._inputs or ()
     if op in argnum_vjp_rules:
-        return argnum_vjp_rules[op](argnum, g, node, *node._inputs, **node._params)
+        return argnum_vjp_rules[op](argnum, g, node, *inputs, **node._params)
     rules = vjp_rules.get(op)
     if rules is None:
         raise NotImplementedError(f"no derivative is defined for primitive {op!r}")
     rule = rules[argnum] if argnum < len(rules) else None
     if rule is None:
         return None
-    return rule(g, node, *node._inputs, **node._params)
+    return rule(g, node, *inputs, **node._params)
 
 
 def _check_unmodified(node: Tensor) -> None:
-    """Refuse to differentiate through an input that was changed in place after use."""
-    for position, tensor in enumerate(node._inputs):
-        if tensor._clock > node._clock:
+    """Refuse to differentiate through an input whose memory changed in place after use."""
+    for position, tensor in enumerate(node._inputs or ()):
+        if inplace_log.changed_at(tensor.data) > node._recorded_at:
             raise RuntimeError(
                 f"input {position} of {node._op!r} (shape {tensor.shape}) was modified in "
                 "place after it was used; the gradient would be wrong"
@@ -193,49 +178,43 @@ def _check_unmodified(node: Tensor) -> None:
 
 
 def _backpropagate(
-    root: Tensor, seed: Tensor, stop_at: frozenset[int], create_graph: bool
-) -> dict[int, tuple[Tensor, Tensor]]:
-    """Run the backward pass from ``root``; return ``id -> (node, gradient)`` of leaves
-    and stop nodes.
-
-    Nodes are visited in decreasing creation order (a heap keyed by creation
-    number): a node is always created after its inputs, so by the time a node
-    is popped every consumer of it has been processed and its gradient is
-    complete. This is the same order as reversing :func:`toposort`, found
-    without a separate pass.
-    """
+    root: Tensor, seed: Tensor, stop_at: frozenset[int], create_graph: bool, retain_graph: bool
+) -> list[tuple[Tensor, Tensor]]:
+    """Run the backward pass from ``root``; return ``(node, gradient)`` for every leaf
+    and stop node reached, in the order of :func:`toposort`."""
+    order = toposort(root, stop_at)
+    # Speed: a program that never changes a tensor in place (almost all of them) skips
+    # the per-node check; one integer comparison instead of a lookup per input.
+    check_inplace = inplace_log.now > 0
     pending: dict[int, Tensor] = {id(root): seed}
-    finished: dict[int, tuple[Tensor, Tensor]] = {}
-    heap: list[tuple[int, Tensor]] = [(-root._sequence, root)]
-    clock_moved = inplace_clock.now > 0
+    reached: list[tuple[Tensor, Tensor]] = []
     # Derivatives at domain edges are IEEE values by design (d sqrt at 0 is inf, as in
     # PyTorch); NumPy's warnings about them would only be noise.
     with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
-        while heap:
-            node = heapq.heappop(heap)[1]
-            g = pending.pop(id(node))
-            if node._op is None or id(node) in stop_at:
-                finished[id(node)] = (node, expand_to(g, node.shape))
+        for node in reversed(order):
+            g = pending.pop(id(node), None)
+            if g is None:  # every path from the root to here had no gradient
                 continue
-            if clock_moved:
+            if node._op is None or id(node) in stop_at:
+                reached.append((node, g))
+                continue
+            if check_inplace:
                 _check_unmodified(node)
-            if node._op not in elementwise_ops:
-                g = expand_to(g, node.shape)
-            for argnum, parent in enumerate(node._inputs):
+            for argnum, parent in enumerate(node._inputs or ()):
                 if not parent.requires_grad:
                     continue
                 contribution = _input_gradient(node, argnum, g)
                 if contribution is None:
                     continue
                 contribution = unbroadcast(contribution, parent.shape, parent.dtype)
-                key = id(parent)
-                earlier = pending.get(key)
-                if earlier is None:
-                    pending[key] = contribution
-                    heapq.heappush(heap, (-parent._sequence, parent))
-                else:
-                    pending[key] = earlier + contribution
-    return finished
+                earlier = pending.get(id(parent))
+                pending[id(parent)] = (
+                    contribution if earlier is None else ops.add(earlier, contribution)
+                )
+            if not retain_graph:
+                node._inputs = None
+                node._params = {}
+    return reached
 
 
 def _seed(output: Tensor, grad: Any) -> Tensor:
@@ -252,23 +231,24 @@ def _seed(output: Tensor, grad: Any) -> Tensor:
     return seed
 
 
+# ---------------------------------------------------------------------------------------
+# Speed, fenced: gradients handed out without a copy where that is safe.
+#
+# A rule may pass its incoming gradient straight through (``add`` gives ``g`` to both
+# inputs), and the gradient of a full sum is a read-only broadcast view of one number.
+# Handing such arrays out as two leaves' ``.grad`` (or as the caller's own ``grad=``
+# array) would let a write into one change another, so those are copied; every other
+# gradient is handed out as it is. What it buys: no copy of each leaf's gradient on
+# every backward pass (for W4, a 64 MB copy of a 16 M-element gradient).
+# Recorded gradients (``create_graph``) are graph nodes and are left as they are.
 class _PrivateGradients:
-    """Hands out gradients that own their memory, copying only where needed.
-
-    A rule may pass its incoming gradient straight through (``add`` gives
-    ``g`` to both inputs), and the gradient of a sum is a read-only broadcast
-    view. Handing such arrays out as two leaves' ``.grad`` (or as the caller's
-    own ``grad=`` array) would let a write into one change another. Recorded
-    gradients (``create_graph``) are graph nodes and are left as they are.
-    """
-
     def __init__(self, seed: Tensor) -> None:
-        self._taken = {id(seed.data), id(_root_array(seed.data))}
+        self._taken = {id(seed.data), id(memory_owner(seed.data))}
 
     def __call__(self, g: Tensor) -> Tensor:
         if g.requires_grad:
             return g
-        owner = id(_root_array(g.data))
+        owner = id(memory_owner(g.data))
         if g.data.flags.writeable and id(g.data) not in self._taken and owner not in self._taken:
             self._taken.update((id(g.data), owner))
             return g
@@ -277,27 +257,47 @@ class _PrivateGradients:
         return Tensor._wrap(copy)
 
 
-def _root_array(array: np.ndarray) -> np.ndarray:
-    """The array that owns ``array``'s memory (itself when it is not a view)."""
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array
+# ---------------------------------------------------------------------------------------
+
+# Accumulating into ``.grad`` is a read-add-write: two threads running backward into one
+# shared leaf must not interleave there and lose an update (PyTorch locks the same way).
+_accumulate_lock = threading.Lock()
 
 
-def backward(output: Tensor, grad: Any = None, create_graph: bool = False) -> None:
-    """Accumulate d(output)/d(leaf) into the ``.grad`` of every leaf that requires grad."""
+def backward(
+    output: Tensor, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+) -> None:
+    """Accumulate d(output)/d(leaf) into the ``.grad`` of every leaf that requires grad.
+
+    ``retain_graph`` defaults to ``create_graph``: without it, the graph's
+    nodes release their inputs after the pass (a second ``backward`` through
+    them raises ``RuntimeError``).
+
+    Examples
+    --------
+    >>> import minigrad as mg
+    >>> x = mg.Tensor([1.0, 2.0], requires_grad=True)
+    >>> backward((x * x).sum())
+    >>> x.grad
+    Tensor([2., 4.])
+    """
     if not output.requires_grad:
         raise RuntimeError(
             "backward() on a tensor that does not require grad: no input of its "
             "computation has requires_grad=True (or it was computed under no_grad)"
         )
+    for name, flag in (("retain_graph", retain_graph), ("create_graph", create_graph)):
+        if flag is not None and not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {flag!r}")
+    retain = create_graph if retain_graph is None else retain_graph
     seed = _seed(output, grad)
-    leaf_grads = _backpropagate(output, seed, frozenset(), create_graph)
+    reached = _backpropagate(output, seed, frozenset(), create_graph, retain)
     private = _PrivateGradients(seed)
     with grad_mode.set_grad_enabled(create_graph):
-        for leaf, g in leaf_grads.values():
+        for leaf, g in reached:
             g = private(g)
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            with _accumulate_lock:
+                leaf.grad = g if leaf.grad is None else ops.add(leaf.grad, g)
 
 
 def reaches_other_grad_tensors(output: Tensor, inputs: Sequence[Tensor]) -> bool:
@@ -317,7 +317,7 @@ def reaches_other_grad_tensors(output: Tensor, inputs: Sequence[Tensor]) -> bool
         seen.add(id(node))
         if node._op is None:
             return True
-        stack.extend(node._inputs)
+        stack.extend(node._inputs or ())
     return False
 
 
@@ -325,23 +325,30 @@ def gradients(output: Tensor, wrt: Sequence[Tensor], create_graph: bool = False)
     """d(output)/d(t) for each ``t`` in ``wrt``, without touching any ``.grad``.
 
     ``output`` must be a scalar. A tensor that ``output`` does not depend on
-    gets a zero gradient of its own shape and dtype.
+    gets a zero gradient of its own shape and dtype. Without ``create_graph``
+    the nodes between ``output`` and ``wrt`` release their inputs afterwards.
+
+    Examples
+    --------
+    >>> import minigrad as mg
+    >>> x = mg.Tensor([1.0, 2.0], requires_grad=True)
+    >>> gradients((3 * x).sum(), [x])
+    [Tensor([3., 3.])]
     """
     if output.size != 1:
         raise ValueError(
             f"the function must return a scalar, got shape {output.shape}; "
             "reduce it first (e.g. .sum())"
         )
-    found: dict[int, tuple[Tensor, Tensor]] = {}
+    found: dict[int, Tensor] = {}
     seed = _seed(output, None)
     if output.requires_grad:
-        found = _backpropagate(output, seed, frozenset(id(t) for t in wrt), create_graph)
+        stop_at = frozenset(id(t) for t in wrt)
+        reached = _backpropagate(output, seed, stop_at, create_graph, create_graph)
+        found = {id(node): g for node, g in reached}
     private = _PrivateGradients(seed)
     results = []
     for t in wrt:
-        entry = found.get(id(t))
-        if entry is None:
-            results.append(Tensor._wrap(np.zeros(t.shape, dtype=t.dtype)))
-        else:
-            results.append(private(entry[1]))
+        g = found.get(id(t))
+        results.append(Tensor._wrap(np.zeros(t.shape, dtype=t.dtype)) if g is None else private(g))
     return results

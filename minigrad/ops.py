@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import builtins
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from minigrad import kernels
-from minigrad.engine import record
-from minigrad.tensor import Tensor, as_tensor
+from minigrad.tensor import Tensor, as_tensor, normalize_index, record
 
 __all__ = [
     "abs",
@@ -107,17 +107,6 @@ def kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-def normalize_index(index: Any) -> Any:
-    """An index with tensors and lists replaced by arrays, ready for NumPy."""
-    if isinstance(index, tuple):
-        return tuple(normalize_index(part) for part in index)
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
-
-
 def is_basic_index(index: Any) -> bool:
     """True when ``index`` uses only ints, slices, None and Ellipsis (no repeats possible)."""
     parts = index if isinstance(index, tuple) else (index,)
@@ -159,7 +148,21 @@ def ones_like(x: Any) -> Tensor:
 
 
 def compare(ufunc: np.ufunc, x: Any, y: Any) -> Tensor:
-    """Elementwise comparison; the bool result carries no gradient."""
+    """Elementwise comparison; the bool result carries no gradient.
+
+    As in NumPy, ``t == None`` is False everywhere and ``t != None`` True.
+
+    Examples
+    --------
+    >>> compare(np.less, [1.0, 3.0], 2.0)
+    Tensor([ True, False], dtype=bool)
+    >>> compare(np.equal, [1.0, 3.0], None)
+    Tensor([False, False], dtype=bool)
+    """
+    if x is None or y is None:
+        other = y if x is None else x
+        shape = np.shape(other.data if isinstance(other, Tensor) else other)
+        return Tensor._wrap(np.full(shape, ufunc is np.not_equal))
     x, y = _pair(x, y)
     return Tensor._wrap(np.asarray(ufunc(x.data, y.data)))
 
@@ -544,7 +547,13 @@ def var(x: Any, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> Ten
     x = as_tensor(x)
     axes = normalize_axes(axis, x.ndim)
     deviations = sub(x, mean(x, axes, keepdims=True))
-    return div(sum(square(deviations), axes, keepdims), _count(x.shape, axes) - ddof)
+    # As NumPy: with ddof >= n the divisor is 0 (inf, or NaN for a zero sum), never negative.
+    divisor = _count(x.shape, axes) - ddof
+    if divisor <= 0:
+        warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
+        divisor = 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return div(sum(square(deviations), axes, keepdims), builtins.float(divisor))
 
 
 def std(x: Any, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
@@ -561,8 +570,12 @@ def std(x: Any, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> Ten
 def _extremum(op: str, reducer: Any, x: Any, axis: Axis, keepdims: bool) -> Tensor:
     x = as_tensor(x)
     axes = normalize_axes(axis, x.ndim)
-    if x.size == 0:
-        raise ValueError(f"{op} of an empty tensor (shape {x.shape}) is undefined")
+    empty_axes = [a for a in axes if x.shape[a] == 0]
+    if empty_axes or (x.ndim == 0 and x.size == 0):
+        # As NumPy: reducing over a zero-length axis has no identity; other axes may be empty.
+        raise ValueError(
+            f"{op} over axis {empty_axes[0]} of length 0 (shape {x.shape}) is undefined"
+        )
     value = np.asarray(reducer(x.data, axis=axes, keepdims=keepdims))
     return record(op, value, (x,), axes=axes, keepdims=keepdims)
 
@@ -589,6 +602,11 @@ def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return _extremum("min", np.min, x, axis, keepdims)
 
 
+def _floating(x: Tensor) -> Tensor:
+    """Integer and bool tensors as float64, as NumPy's ``exp`` would promote them."""
+    return x if x.dtype.kind == "f" else Tensor._wrap(x.data.astype(np.float64))
+
+
 def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """``log(sum(exp(x)))`` over ``axis``, exact at ±1e4 and with ``-inf`` entries.
 
@@ -597,7 +615,7 @@ def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     >>> logsumexp([1e4, 1e4])
     Tensor(10000.69314718)
     """
-    x = as_tensor(x)
+    x = _floating(as_tensor(x))
     axes = normalize_axes(axis, x.ndim)
     value = kernels.logsumexp(x.data, axes, keepdims)
     return record("logsumexp", np.asarray(value), (x,), axes=axes, keepdims=keepdims)
@@ -611,7 +629,7 @@ def softmax(x: Any, axis: Axis = -1) -> Tensor:
     >>> softmax([0.0, -np.inf])
     Tensor([1., 0.])
     """
-    x = as_tensor(x)
+    x = _floating(as_tensor(x))
     axes = normalize_axes(axis, x.ndim)
     return record("softmax", kernels.softmax(x.data, axes), (x,), axes=axes)
 
@@ -624,7 +642,7 @@ def log_softmax(x: Any, axis: Axis = -1) -> Tensor:
     >>> log_softmax([0.0, 0.0])
     Tensor([-0.69314718, -0.69314718])
     """
-    x = as_tensor(x)
+    x = _floating(as_tensor(x))
     axes = normalize_axes(axis, x.ndim)
     return record("log_softmax", kernels.log_softmax(x.data, axes), (x,), axes=axes)
 
@@ -702,7 +720,13 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
     (3, 2, 4)
     """
     x = as_tensor(x)
-    axes = None if axes is None else tuple(int(a) % builtins.max(x.ndim, 1) for a in axes)
+    if axes is not None:
+        axes = tuple(int(a) for a in axes)
+        if sorted(a % x.ndim if -x.ndim <= a < x.ndim else a for a in axes) != list(range(x.ndim)):
+            raise ValueError(
+                f"axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}"
+            )
+        axes = tuple(a % x.ndim for a in axes)
     return record("transpose", np.transpose(x.data, axes), (x,), axes=axes)
 
 

@@ -1,46 +1,84 @@
 """The ``Tensor``: an ``np.ndarray`` that remembers how it was computed.
 
-A Tensor holds its value in ``.data``. When it was produced by an operation
-on tensors that require grad, it also holds the recipe that produced it: the
-name of the primitive (``_op``), its inputs (``_inputs``) and its non-tensor
-parameters (``_params``). Those recipes, linked together, are the graph that
-``backward`` walks in reverse (see :mod:`minigrad.engine`).
+A Tensor holds its value in ``.data``. When an operation on tensors that
+require grad produces it, it also holds the recipe: the name of the primitive
+(``_op``), its inputs (``_inputs``) and its non-tensor parameters
+(``_params``). :func:`record` writes that recipe; the recipes, linked
+together, are the graph that :mod:`minigrad.engine` walks backwards.
 
-Arithmetic operators, reductions and shape methods all delegate to the
-functions in :mod:`minigrad.ops`, so ``x * y`` and ``mg.mul(x, y)`` are the
-same thing.
+This module is the bottom of the engine: it imports nothing else of
+minigrad's but the recording switch. The arithmetic lives in
+:mod:`minigrad.ops`, and :mod:`minigrad.methods` binds Python's operators
+(``x + y``, ``x @ w``, ``x[i]``) and the methods (``x.sum()``) to it, so
+``x * y`` and ``mg.mul(x, y)`` are the same thing.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections.abc import Iterator
+import weakref
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Tensor", "as_tensor", "tensor"]
+from minigrad import grad_mode
 
-# Every tensor gets a creation number: an operation's output is always created
-# after its inputs, so decreasing creation numbers are a topological order.
-_creation_counter = itertools.count(1)
+__all__ = ["Tensor", "as_tensor", "inplace_log", "memory_owner", "record", "tensor"]
 
 
-class _InplaceClock:
-    """Counts in-place changes, so that backward can skip the check when there were none."""
+def memory_owner(array: np.ndarray) -> np.ndarray:
+    """The array that owns ``array``'s memory (``array`` itself when it is not a view).
+
+    Examples
+    --------
+    >>> a = np.zeros(4)
+    >>> memory_owner(a[1:].reshape(3, 1)) is a
+    True
+    """
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+class InplaceLog:
+    """When each block of memory was last changed in place, on one global clock.
+
+    The clock ticks at every in-place change (``t[i] = v``). A recorded node
+    notes the clock when it is made; if the memory of one of its inputs was
+    changed later, the backward pass would read the new values where the
+    old ones were used, so it refuses (see ``engine``). Changes are logged
+    against the array that owns the memory, so a change made through any
+    view of a tensor (``t.reshape(...)[0] = v``, ``t.T[1] = v``, a
+    ``detach()``-ed alias) counts as a change of the tensor itself.
+    """
 
     def __init__(self) -> None:
         self.now = 0
         self._lock = threading.Lock()
+        # id(owner) -> (weak reference to the owner, clock at its latest change)
+        self._changed: dict[int, tuple[weakref.ref[np.ndarray], int]] = {}
 
-    def tick(self) -> int:
+    def mark_changed(self, array: np.ndarray) -> None:
+        """Log an in-place change to ``array``'s memory."""
+        owner = memory_owner(array)
+        key = id(owner)
         with self._lock:
             self.now += 1
-            return self.now
+            # The entry goes away with the array, so a later array at the same id
+            # does not inherit it.
+            forget = weakref.ref(owner, lambda _, key=key: self._changed.pop(key, None))
+            self._changed[key] = (forget, self.now)
+
+    def changed_at(self, array: np.ndarray) -> int:
+        """The clock at the latest in-place change to ``array``'s memory (0: never)."""
+        owner = memory_owner(array)
+        entry = self._changed.get(id(owner))
+        if entry is None or entry[0]() is not owner:
+            return 0
+        return entry[1]
 
 
-inplace_clock = _InplaceClock()
+inplace_log = InplaceLog()
 
 
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
@@ -75,6 +113,17 @@ class Tensor:
     dtype
         Cast the data to this dtype first.
 
+    Notes
+    -----
+    Operators (``+ - * / ** @``, unary ``-``, ``abs``, indexing and the
+    comparisons) and the methods ``.sum()``, ``.exp()``, ``.reshape()`` …
+    are those of :mod:`minigrad.methods`; each calls the op of the same name
+    in :mod:`minigrad.ops`.
+
+    A copy (``copy.deepcopy``) or a pickled-and-loaded tensor is a leaf: it
+    carries the data, ``requires_grad`` and ``.grad``, never the graph that
+    made the original.
+
     Examples
     --------
     >>> import minigrad as mg
@@ -85,15 +134,12 @@ class Tensor:
     Tensor([2., 4., 6.])
     """
 
-    # ``_clock`` reads the in-place clock: for a recorded node, its value when the
-    # node was recorded; for a tensor changed in place, its value at the latest change.
     __slots__ = (
         "__weakref__",
-        "_clock",
         "_inputs",
         "_op",
         "_params",
-        "_sequence",
+        "_recorded_at",
         "data",
         "grad",
         "requires_grad",
@@ -106,8 +152,20 @@ class Tensor:
     data: np.ndarray
     grad: Tensor | None
     requires_grad: bool
+    # The recipe (None, (), {} on a leaf). ``_inputs`` is None once a backward pass
+    # without ``retain_graph`` has released it.
+    _op: str | None
+    _inputs: tuple[Tensor, ...] | None
+    _params: dict[str, Any]
+    # The in-place clock when this node was recorded (see InplaceLog).
+    _recorded_at: int
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        if not isinstance(requires_grad, bool | np.bool_):
+            raise TypeError(
+                f"requires_grad must be a bool, got {type(requires_grad).__name__} "
+                f"{requires_grad!r}"
+            )
         array = data.data if isinstance(data, Tensor) else data
         array = _to_array(array, dtype)
         if requires_grad and array.dtype.kind != "f":
@@ -115,28 +173,31 @@ class Tensor:
                 f"only floating tensors can require grad, got dtype {array.dtype}; "
                 "cast with dtype=np.float64 first"
             )
-        self.data = array
-        self.grad = None
-        self.requires_grad = bool(requires_grad)
+        self._become_leaf(array, bool(requires_grad), None)
+
+    def _become_leaf(self, data: np.ndarray, requires_grad: bool, grad: Tensor | None) -> None:
+        self.data = data
+        self.grad = grad
+        self.requires_grad = requires_grad
         self._op = None
         self._inputs = ()
         self._params = {}
-        self._clock = 0
-        self._sequence = next(_creation_counter)
+        self._recorded_at = 0
 
     @classmethod
     def _wrap(cls, array: np.ndarray) -> Tensor:
         """Wrap an array produced by a kernel, skipping the constructor's checks."""
         out = object.__new__(cls)
-        out.data = array
-        out.grad = None
-        out.requires_grad = False
-        out._op = None
-        out._inputs = ()
-        out._params = {}
-        out._clock = 0
-        out._sequence = next(_creation_counter)
+        out._become_leaf(array, False, None)
         return out
+
+    # A copy is a leaf: the graph belongs to the original computation.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"data": self.data, "requires_grad": self.requires_grad, "grad": self.grad}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        data = np.array(state["data"])  # writable and owned, even if the original was a view
+        self._become_leaf(data, bool(state["requires_grad"]), state["grad"])
 
     # ----------------------------------------------------------------- basics
     @property
@@ -182,10 +243,6 @@ class Tensor:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
-
-    def __iter__(self) -> Iterator[Tensor]:
-        for i in range(len(self)):
-            yield self[i]
 
     def __bool__(self) -> bool:
         return bool(self.data)
@@ -243,33 +300,6 @@ class Tensor:
         view.flags.writeable = False
         return Tensor._wrap(view)
 
-    def astype(self, dtype: Any) -> Tensor:
-        """Cast to ``dtype`` (differentiable between floating dtypes)."""
-        return _ops.astype(self, dtype)
-
-    def backward(self, grad: Any = None, create_graph: bool = False) -> None:
-        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf.
-
-        Parameters
-        ----------
-        grad
-            The gradient of some scalar with respect to this tensor; required
-            when this tensor is not a scalar, as in PyTorch.
-        create_graph
-            Record the backward pass itself, so that the resulting ``.grad``
-            tensors can be differentiated again.
-
-        Examples
-        --------
-        >>> x = Tensor(3.0, requires_grad=True)
-        >>> (x ** 2).backward()
-        >>> x.grad
-        Tensor(6.)
-        """
-        from minigrad.engine import backward
-
-        backward(self, grad, create_graph=create_graph)
-
     def __setitem__(self, index: Any, value: Any) -> None:
         if self.requires_grad:
             raise RuntimeError(
@@ -283,170 +313,55 @@ class Tensor:
                 "requires grad (e.g. it came from detach()), whose values the backward pass may "
                 "still need; copy it first: Tensor(t.data.copy())"
             )
-        self.data[_ops.normalize_index(index)] = value.data if isinstance(value, Tensor) else value
-        # Graphs that used this tensor before now detect the change in backward.
-        self._clock = inplace_clock.tick()
+        self.data[normalize_index(index)] = value.data if isinstance(value, Tensor) else value
+        # Graphs that used this memory before now refuse to differentiate through it.
+        inplace_log.mark_changed(self.data)
 
-    # -------------------------------------------------------------- operators
-    def __add__(self, other: Any) -> Tensor:
-        return _ops.add(self, other)
 
-    def __radd__(self, other: Any) -> Tensor:
-        return _ops.add(other, self)
+def normalize_index(index: Any) -> Any:
+    """An index with tensors and lists replaced by arrays, ready for NumPy.
 
-    def __sub__(self, other: Any) -> Tensor:
-        return _ops.sub(self, other)
+    Examples
+    --------
+    >>> normalize_index((Tensor([0.0]) < 1, [1, 0]))
+    (array([ True]), array([1, 0]))
+    """
+    if isinstance(index, tuple):
+        return tuple(normalize_index(part) for part in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
 
-    def __rsub__(self, other: Any) -> Tensor:
-        return _ops.sub(other, self)
 
-    def __mul__(self, other: Any) -> Tensor:
-        return _ops.mul(self, other)
+def record(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any) -> Tensor:
+    """Wrap a primitive's result, recording how it was made if a graph is wanted.
 
-    def __rmul__(self, other: Any) -> Tensor:
-        return _ops.mul(other, self)
+    A node is recorded only when grad mode is on and some input requires grad;
+    otherwise the result is a plain constant tensor.
 
-    def __truediv__(self, other: Any) -> Tensor:
-        return _ops.div(self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _ops.div(other, self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return _ops.pow(self, other)
-
-    def __rpow__(self, other: Any) -> Tensor:
-        return _ops.pow(other, self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(other, self)
-
-    def __neg__(self) -> Tensor:
-        return _ops.neg(self)
-
-    def __pos__(self) -> Tensor:
-        return self
-
-    def __abs__(self) -> Tensor:
-        return _ops.abs(self)
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return _ops.getitem(self, index)
-
-    def __lt__(self, other: Any) -> Tensor:
-        return _ops.compare(np.less, self, other)
-
-    def __le__(self, other: Any) -> Tensor:
-        return _ops.compare(np.less_equal, self, other)
-
-    def __gt__(self, other: Any) -> Tensor:
-        return _ops.compare(np.greater, self, other)
-
-    def __ge__(self, other: Any) -> Tensor:
-        return _ops.compare(np.greater_equal, self, other)
-
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _ops.compare(np.equal, self, other)
-
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _ops.compare(np.not_equal, self, other)
-
-    # ---------------------------------------------------------------- methods
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """Sum over ``axis`` (see :func:`minigrad.sum`)."""
-        return _ops.sum(self, axis, keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """Mean over ``axis`` (see :func:`minigrad.mean`)."""
-        return _ops.mean(self, axis, keepdims)
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """Maximum over ``axis`` (see :func:`minigrad.max`)."""
-        return _ops.max(self, axis, keepdims)
-
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """Minimum over ``axis`` (see :func:`minigrad.min`)."""
-        return _ops.min(self, axis, keepdims)
-
-    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
-        """Variance over ``axis`` (see :func:`minigrad.var`)."""
-        return _ops.var(self, axis, ddof, keepdims)
-
-    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
-        """Standard deviation over ``axis`` (see :func:`minigrad.std`)."""
-        return _ops.std(self, axis, ddof, keepdims)
-
-    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """Stable ``log(sum(exp(x)))`` over ``axis`` (see :func:`minigrad.logsumexp`)."""
-        return _ops.logsumexp(self, axis, keepdims)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        """Reshape; accepts ``reshape(2, 3)`` and ``reshape((2, 3))``, with ``-1``."""
-        if len(shape) == 1 and isinstance(shape[0], tuple | list):
-            shape = tuple(shape[0])
-        return _ops.reshape(self, shape)
-
-    def transpose(self, *axes: Any) -> Tensor:
-        """Permute axes; no argument reverses them all."""
-        if len(axes) == 1 and isinstance(axes[0], tuple | list):
-            axes = tuple(axes[0])
-        return _ops.transpose(self, axes or None)
-
-    @property
-    def T(self) -> Tensor:
-        """All axes reversed."""
-        return _ops.transpose(self, None)
-
-    def flatten(self) -> Tensor:
-        """A 1-D view of all elements."""
-        return _ops.reshape(self, (-1,))
-
-    def squeeze(self, axis: Any = None) -> Tensor:
-        """Drop axes of length one (all of them, or those in ``axis``)."""
-        return _ops.squeeze(self, axis)
-
-    def unsqueeze(self, axis: int) -> Tensor:
-        """Insert an axis of length one at ``axis``."""
-        return _ops.unsqueeze(self, axis)
-
-    def broadcast_to(self, shape: tuple[int, ...]) -> Tensor:
-        """Broadcast to ``shape``; the gradient is summed back."""
-        return _ops.broadcast_to(self, shape)
-
-    def exp(self) -> Tensor:
-        """Elementwise ``exp``."""
-        return _ops.exp(self)
-
-    def log(self) -> Tensor:
-        """Elementwise natural logarithm."""
-        return _ops.log(self)
-
-    def sqrt(self) -> Tensor:
-        """Elementwise square root."""
-        return _ops.sqrt(self)
-
-    def abs(self) -> Tensor:
-        """Elementwise absolute value."""
-        return _ops.abs(self)
-
-    def tanh(self) -> Tensor:
-        """Elementwise hyperbolic tangent."""
-        return _ops.tanh(self)
-
-    def sigmoid(self) -> Tensor:
-        """Elementwise logistic function."""
-        return _ops.sigmoid(self)
-
-    def relu(self) -> Tensor:
-        """Elementwise ``max(x, 0)``."""
-        return _ops.relu(self)
-
-    def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
-        """Clamp to ``[lo, hi]``; the gradient passes inside and at the bounds."""
-        return _ops.clip(self, lo, hi)
+    Examples
+    --------
+    >>> x = Tensor([1.0, 2.0], requires_grad=True)
+    >>> y = record("neg", -x.data, (x,))
+    >>> y._op, y.requires_grad
+    ('neg', True)
+    """
+    if type(data) is not np.ndarray:
+        # NumPy returns scalars, not 0-d arrays, from operations on 0-d arrays.
+        data = np.asarray(data)
+    out = Tensor._wrap(data)
+    if grad_mode.is_grad_enabled():
+        for t in inputs:
+            if t.requires_grad:
+                out.requires_grad = True
+                out._op = op
+                out._inputs = inputs
+                out._params = params
+                out._recorded_at = inplace_log.now
+                break
+    return out
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
@@ -468,7 +383,6 @@ def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
 
     Examples
     --------
-    >>> import numpy as np
     >>> as_tensor(2.0, like=Tensor(np.ones(2, np.float32))).dtype
     dtype('float32')
     """
@@ -481,6 +395,3 @@ def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
 
 
 _PYTHON_NUMBERS = (float, int)
-
-
-from minigrad import ops as _ops  # noqa: E402  (ops needs Tensor defined first)

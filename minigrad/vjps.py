@@ -26,11 +26,12 @@ from minigrad.tensor import Tensor
 
 
 def _expand(g: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
-    """The gradient of a reduction, with the reduced axes restored as length one.
+    """The gradient of a reduction, copied back along the reduced axes to ``x``'s shape.
 
-    It is left for the engine to broadcast lazily to the input's shape.
+    Every element that was summed into one output gets that output's gradient.
     """
-    return g if keepdims else ops.reshape(g, ops.kept_shape(x.shape, axes))
+    kept = g if keepdims else ops.reshape(g, ops.kept_shape(x.shape, axes))
+    return ops.broadcast_to(kept, x.shape)
 
 
 def _reduced_ans(ans: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
@@ -39,12 +40,12 @@ def _reduced_ans(ans: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) 
 
 
 # Arithmetic
-defvjp("add", lambda g, ans, x, y: g, lambda g, ans, x, y: g, elementwise=True)
-defvjp("sub", lambda g, ans, x, y: g, lambda g, ans, x, y: -g, elementwise=True)
-defvjp("mul", lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x, elementwise=True)
+defvjp("add", lambda g, ans, x, y: g, lambda g, ans, x, y: g)
+defvjp("sub", lambda g, ans, x, y: g, lambda g, ans, x, y: -g)
+defvjp("mul", lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
 # d(x/y)/dy = -x/y² = -ans/y
-defvjp("div", lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y, elementwise=True)
-defvjp("neg", lambda g, ans, x: -g, elementwise=True)
+defvjp("div", lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y)
+defvjp("neg", lambda g, ans, x: -g)
 
 
 def _pow_base(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
@@ -65,7 +66,7 @@ def _pow_exponent(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
     return g * ops.where(x < 0, np.nan, slope)
 
 
-defvjp("pow", _pow_base, _pow_exponent, elementwise=True)
+defvjp("pow", _pow_base, _pow_exponent)
 
 
 def _matmul_lhs(g: Tensor, ans: Tensor, x: Tensor, y: Tensor) -> Tensor:
@@ -100,22 +101,20 @@ def _swap_last(ndim: int) -> tuple[int, ...]:
 defvjp("matmul", _matmul_lhs, _matmul_rhs)
 
 # Elementwise functions
-defvjp("exp", lambda g, ans, x: g * ans, elementwise=True)  # d eˣ = eˣ
-defvjp("log", lambda g, ans, x: g / x, elementwise=True)  # d log x = 1/x
-defvjp("log1p", lambda g, ans, x: g / (1 + x), elementwise=True)  # d log(1+x) = 1/(1+x)
-defvjp("sqrt", lambda g, ans, x: g / (2 * ans), elementwise=True)  # d √x = 1/(2√x); inf at 0
-defvjp("square", lambda g, ans, x: g * 2 * x, elementwise=True)  # d x² = 2x
-defvjp("abs", lambda g, ans, x: g * ops.sign(x), elementwise=True)  # d |x| = sign(x); 0 at 0
-defvjp(
-    "sign", lambda g, ans, x: ops.zeros_like(g), elementwise=True
-)  # flat everywhere (0 at 0 too)
-defvjp("tanh", lambda g, ans, x: g * (1 - ans * ans), elementwise=True)  # d tanh = 1 - tanh²
-defvjp("sigmoid", lambda g, ans, x: g * ans * (1 - ans), elementwise=True)  # d σ = σ(1-σ)
-defvjp("softplus", lambda g, ans, x: g * ops.sigmoid(x), elementwise=True)  # d log(1+eˣ) = σ(x)
-defvjp("relu", lambda g, ans, x: ops.where(x > 0, g, 0.0), elementwise=True)  # 0 at 0
-defvjp("sin", lambda g, ans, x: g * ops.cos(x), elementwise=True)
-defvjp("cos", lambda g, ans, x: -g * ops.sin(x), elementwise=True)
-defvjp("astype", lambda g, ans, x: g, elementwise=True)  # the engine casts g back to x's dtype
+defvjp("exp", lambda g, ans, x: g * ans)  # d eˣ = eˣ
+defvjp("log", lambda g, ans, x: g / x)  # d log x = 1/x
+defvjp("log1p", lambda g, ans, x: g / (1 + x))  # d log(1+x) = 1/(1+x)
+defvjp("sqrt", lambda g, ans, x: g / (2 * ans))  # d √x = 1/(2√x); inf at 0
+defvjp("square", lambda g, ans, x: g * 2 * x)  # d x² = 2x
+defvjp("abs", lambda g, ans, x: g * ops.sign(x))  # d |x| = sign(x); 0 at 0
+defvjp("sign", lambda g, ans, x: ops.zeros_like(g))  # flat everywhere (0 at 0 too)
+defvjp("tanh", lambda g, ans, x: g * (1 - ans * ans))  # d tanh = 1 - tanh²
+defvjp("sigmoid", lambda g, ans, x: g * ans * (1 - ans))  # d σ = σ(1-σ)
+defvjp("softplus", lambda g, ans, x: g * ops.sigmoid(x))  # d log(1+eˣ) = σ(x)
+defvjp("relu", lambda g, ans, x: ops.where(x > 0, g, 0.0))  # 0 at 0
+defvjp("sin", lambda g, ans, x: g * ops.cos(x))
+defvjp("cos", lambda g, ans, x: -g * ops.sin(x))
+defvjp("astype", lambda g, ans, x: g)  # the engine casts g back to x's dtype
 
 
 def _tie_share(mine: Tensor, other: Tensor, wins: Tensor) -> Tensor:
@@ -127,13 +126,11 @@ defvjp(
     "maximum",
     lambda g, ans, x, y: g * _tie_share(x, y, x > y),
     lambda g, ans, x, y: g * _tie_share(y, x, y > x),
-    elementwise=True,
 )
 defvjp(
     "minimum",
     lambda g, ans, x, y: g * _tie_share(x, y, x < y),
     lambda g, ans, x, y: g * _tie_share(y, x, y < x),
-    elementwise=True,
 )
 
 
@@ -147,12 +144,11 @@ def _clip_vjp(g: Tensor, ans: Tensor, x: Tensor, lo: object, hi: object) -> Tens
     return ops.where(inside, g, 0.0)
 
 
-defvjp("clip", _clip_vjp, elementwise=True)
+defvjp("clip", _clip_vjp)
 defvjp(
     "where",
     lambda g, ans, x, y, condition: ops.where(condition, g, 0.0),
     lambda g, ans, x, y, condition: ops.where(condition, 0.0, g),
-    elementwise=True,
 )
 
 # Reductions
@@ -160,8 +156,10 @@ defvjp("sum", lambda g, ans, x, axes, keepdims: _expand(g, x, axes, keepdims))
 
 
 def _extremum_vjp(g: Tensor, ans: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool):
-    # Ties share the gradient evenly: each of k tied entries gets g/k.
-    winners = x == _reduced_ans(ans, x, axes, keepdims)
+    # Ties share the gradient evenly: each of k tied entries gets g/k. A NaN wins (the
+    # result is NaN), so the gradient goes to the NaN entries, as in PyTorch.
+    best = _reduced_ans(ans, x, axes, keepdims)
+    winners = (x == best).data | (np.isnan(x.data) & np.isnan(best.data))
     counts = ops.sum(ops.where(winners, 1.0, 0.0), axes, keepdims=True)
     share = ops.where(winners, 1.0 / counts, 0.0)
     return _expand(g, x, axes, keepdims) * share

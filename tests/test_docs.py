@@ -111,7 +111,7 @@ PAGES = sorted(DOCS.rglob("*.md"))
 @pytest.fixture
 def restore_derivative_table() -> Iterator[None]:
     """Pages may register example primitives; take them out again afterwards."""
-    tables = [engine.vjp_rules, engine.argnum_vjp_rules, engine.elementwise_ops]
+    tables = [engine.vjp_rules, engine.argnum_vjp_rules]
     saved = [table.copy() for table in tables]
     yield
     for table, before in zip(tables, saved, strict=True):

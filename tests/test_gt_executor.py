@@ -23,7 +23,8 @@ from gradtrack import telemetry
 from gradtrack.errors import RegularizerError, RegularizerTimeoutError
 from gradtrack.executor import execute_all, execute_one, run_regularizers
 from gradtrack.types import RegularizerSpec
-from minigrad.engine import defvjp, record
+from minigrad.engine import defvjp
+from minigrad.tensor import record
 
 LP = [1.0, 2.0, 3.0]
 SHORT = 0.3  # seconds: the timeout used for regularizers that never finish

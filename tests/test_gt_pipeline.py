@@ -24,7 +24,8 @@ from gradtrack import telemetry
 from gradtrack.errors import PipelineError, RegularizerError, RegularizerTimeoutError
 from gradtrack.pipeline import compute
 from gradtrack.types import RegularizerSpec
-from minigrad.engine import defvjp, record
+from minigrad.engine import defvjp
+from minigrad.tensor import record
 
 LP = [1.0, 2.0, 3.0]
 
