@@ -120,7 +120,7 @@ def check_finite_array(array: np.ndarray, name: str) -> np.ndarray:
     >>> check_finite_array(np.array([0.0, np.nan]), "reference_logprobs")
     Traceback (most recent call last):
     ...
-    ValueError: reference_logprobs has 1 NaN or +inf values (the first at index 1); reference_logprobs must be finite or -inf
+    ValueError: reference_logprobs has 1 NaN or +inf values (the first at index 1); log-probabilities must be finite or -inf
     """  # noqa: E501
     if array.dtype.kind != "f":
         return array
@@ -132,7 +132,7 @@ def check_finite_array(array: np.ndarray, name: str) -> np.ndarray:
     where = first[0] if len(first) == 1 else first
     raise ValueError(
         f"{name} has {int(bad.sum())} NaN or +inf values (the first at index {where}); "
-        f"{name} must be finite or -inf"
+        "log-probabilities must be finite or -inf"
     )
 
 
@@ -169,6 +169,6 @@ def check_logprobs(logprobs: Any) -> np.ndarray:
     >>> check_logprobs([-0.5, float("nan"), float("inf")])
     Traceback (most recent call last):
     ...
-    ValueError: logprobs has 2 NaN or +inf values (the first at index 1); logprobs must be finite or -inf
+    ValueError: logprobs has 2 NaN or +inf values (the first at index 1); log-probabilities must be finite or -inf
     """  # noqa: E501
     return check_finite_array(as_logprobs_array(logprobs), "logprobs")
