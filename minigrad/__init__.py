@@ -16,15 +16,16 @@ The pieces, each in its own module:
 * :mod:`minigrad.transforms` — ``grad`` and ``value_and_grad``;
 * :mod:`minigrad.gradcheck` — finite-difference checks;
 * :mod:`minigrad.kernels` — the forward computations (NumPy or Numba);
-* :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers and optimizers.
+* :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers and optimizers;
+* :mod:`minigrad.memory` — an opt-in allocator tuning for training processes.
 """
 
 from __future__ import annotations
 
-from minigrad import kernels, nn, optim, vjps  # noqa: F401  (vjps fills the derivative table)
+# vjps fills the derivative table; memory.tune_allocator is opt-in, never called here.
+from minigrad import kernels, memory, nn, optim, vjps  # noqa: F401
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
-from minigrad.memory import tune_allocator
 from minigrad.ops import (
     abs,
     add,
@@ -79,8 +80,6 @@ from minigrad.transforms import grad, value_and_grad
 from minigrad.viz import to_dot
 
 __version__ = "0.1.0"
-
-tune_allocator()
 
 __all__ = [
     "GradcheckError",
