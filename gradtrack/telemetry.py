@@ -3,8 +3,11 @@
 This module lets you watch a run without changing it: attach a function with
 :func:`attach`, or turn on ready-made log lines with :func:`attach_logger`. A handler is
 called as ``handler(event, measurements, metadata, config)`` in the thread that emitted the
-event; it must not mutate the dicts it receives. A handler that raises is detached (and a
-``WARNING`` naming it is logged); a run never fails because of telemetry.
+event; it must not mutate the dicts it receives. A handler that raises an ``Exception`` is
+detached (and a ``WARNING`` naming it is logged); a run never fails because of telemetry.
+``KeyboardInterrupt`` and ``SystemExit`` are not errors of the handler but requests to stop:
+they reach the caller of the run unchanged, in sequential mode too (where events are emitted
+by a worker thread), the handler stays attached, and the next run works.
 
 Events are tuples of strings (all six are in ``EVENTS``). Durations are in **seconds**
 (floats from ``time.perf_counter``); ``system_time`` is wall-clock ``time.time()``.

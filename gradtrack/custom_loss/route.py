@@ -124,11 +124,16 @@ def _regularized_gradients(
     assert captured.base is not None  # the pipeline ran the base term or raised
     _check_finite_gradient("base", captured.base, shapes, output)
     total = np.array(captured.base, dtype=np.float64)
-    for spec in specs:
-        weighted = float(spec.weight) * captured.terms[spec.name]
-        _check_finite_gradient(spec.name, weighted, shapes, output)
-        total = total + weighted  # g = g_L + Σ wᵢ gᵢ
-    _check_finite_gradient("total", total, shapes, output)
+    # An overflow here is reported below as a NonFiniteError naming the term, not as a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for spec in specs:
+            # In the logprobs' dtype: what overflows there is what the server would get.
+            gradient = captured.terms[spec.name]
+            weighted = (float(spec.weight) * gradient).astype(gradient.dtype, copy=False)
+            _check_finite_gradient(spec.name, weighted, shapes, output)
+            total = total + weighted  # g = g_L + Σ wᵢ gᵢ
+        joined_dtype = np.result_type(*(lp.dtype for lp in logprobs))
+        _check_finite_gradient("total", total.astype(joined_dtype), shapes, output)
     grads = [g.astype(lp.dtype) for g, lp in zip(_split(total, shapes), logprobs, strict=True)]
     return grads, dict(output.base_loss["custom"]), output
 
