@@ -223,7 +223,10 @@ def _gradcheck_parser(commands: Any) -> None:
         "in it; the current folder is searched first",
     )
     check.add_argument(
-        "--shape", type=_shape, default=(4, 8), help="shape of the logprobs (default 4,8)"
+        "--shape",
+        type=_shape,
+        default=(4, 8),
+        help=f"shape of the logprobs, at most {MAX_GRADCHECK_ELEMENTS:,} elements (default 4,8)",
     )
     check.add_argument(
         "--seed", type=_seed, default=0, help="seed of the random logprobs (default 0)"
