@@ -293,6 +293,14 @@ def test_flags_must_be_booleans(argument: str, call: Callable[..., Any], value: 
     assert calls == []
 
 
+@pytest.mark.parametrize("flag", ["sequential", "track", "plot", "quiet"])
+def test_demo_config_flags_must_be_booleans(flag: str) -> None:
+    from gradtrack.demo.run import DemoConfig
+
+    with pytest.raises(TypeError, match=f"DemoConfig {flag} must be True or False, got 'no'"):
+        DemoConfig(**{flag: "no"})
+
+
 def test_numpy_booleans_are_booleans() -> None:
     out = compute([], LP, base, regularizers=[l2()], parallel=np.bool_(False))
     assert out.regularizers["l2"].value == pytest.approx(5.25)

@@ -41,6 +41,7 @@ from typing import Any, TextIO
 import numpy as np
 
 import minigrad as mg
+from gradtrack._validate import check_flag
 from gradtrack.custom_loss import forward_backward_custom
 from gradtrack.demo.data import TextData, load_corpus, make_data, window_starts
 from gradtrack.demo.files import create_new
@@ -90,7 +91,8 @@ class DemoConfig:
     """Everything that decides a demo run (``gradtrack demo --help`` explains each).
 
     ``out=None`` writes to a new folder under ``runs/`` named after the date
-    and time. Invalid values are a ``ValueError`` naming the field.
+    and time. Invalid values are a ``ValueError`` naming the field (a
+    ``TypeError`` for a flag that is not a bool).
 
     Examples
     --------
@@ -123,6 +125,9 @@ class DemoConfig:
             raise ValueError(f"DemoConfig seed must be an int >= 0, got {self.seed!r}")
         if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"DemoConfig lr must be a positive finite number, got {self.lr!r}")
+        for name in ("sequential", "track", "plot", "quiet"):
+            # "no" would read as true: a flag must be a bool.
+            check_flag(f"DemoConfig {name}", getattr(self, name))
 
 
 def default_out_folder(root: str | Path = "runs") -> Path:
