@@ -481,11 +481,41 @@ def run_regularizers(
     specs = check_specs(regularizers)
     for spec in specs:
         spec.validate()  # fields may have been changed since construction
-    array = check_logprobs(logprobs)
-    parallel = check_flag("parallel", parallel)
-    track = check_flag("track_grad_norms", track_grad_norms)
-    timeout = check_timeout(timeout)
-    max_concurrency = check_max_concurrency(max_concurrency)
+    return _run_checked(
+        specs,
+        data,
+        check_logprobs(logprobs),
+        parallel=check_flag("parallel", parallel),
+        timeout=check_timeout(timeout),
+        track=check_flag("track_grad_norms", track_grad_norms),
+        max_concurrency=check_max_concurrency(max_concurrency),
+    )
+
+
+def _run_checked(
+    specs: Sequence[RegularizerSpec],
+    data: Any,
+    array: np.ndarray,
+    *,
+    parallel: bool,
+    timeout: float,
+    track: bool,
+    max_concurrency: int,
+) -> list[RegularizerResult]:
+    """:func:`run_regularizers` for arguments its caller has already checked.
+
+    The pipeline checks everything before its base loss runs; checking the
+    logprobs a second time here would cost a pass over them per call.
+
+    Examples
+    --------
+    >>> spec = RegularizerSpec(lambda data, lp: (lp.sum(), {}), 1.0, "sum")
+    >>> [result] = _run_checked(
+    ...     [spec], [], np.ones(2), parallel=False, timeout=1.0, track=False, max_concurrency=1
+    ... )
+    >>> result.output.value
+    2.0
+    """
     if not specs:
         return []
     jobs = [_Job(spec, data, array, track, timeout) for spec in specs]

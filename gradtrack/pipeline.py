@@ -33,7 +33,7 @@ from gradtrack._validate import (
     check_max_concurrency,
     check_timeout,
 )
-from gradtrack.executor import RegularizerResult, run_regularizers
+from gradtrack.executor import RegularizerResult, _run_checked
 from gradtrack.terms import GRAD_FAILED, TermEvaluation, check_specs, evaluate_base
 from gradtrack.tracker import gradient_or_warn, warn_gradient_failed
 from gradtrack.types import CustomLossOutput, RegularizerSpec
@@ -159,13 +159,13 @@ def compute(
     telemetry.emit(telemetry.PIPELINE_START, {"system_time": time.time()}, start_metadata)
     try:
         base = evaluate_base(base_loss_fn, data, array, track=track)
-        results = run_regularizers(
+        results = _run_checked(
             specs,
             data,
             array,
             parallel=parallel,
             timeout=timeout,
-            track_grad_norms=track,
+            track=track,
             max_concurrency=max_concurrency,
         )
         output = _build_output(base, results, track)
