@@ -42,6 +42,9 @@ def _reset_peak() -> None:
 
 def measure_here(workload: str, name: str) -> dict[str, Any]:
     """Run implementation ``name`` of ``workload`` once (after a warm-up) in this process."""
+    from minigrad.memory import tune_allocator
+
+    tune_allocator()  # as in the timed runs (see benchmarks.__main__)
     module = __import__(f"benchmarks.{workload}", fromlist=["IMPLEMENTATIONS"])
     impl = next(i for i in module.IMPLEMENTATIONS if i.name == name)
     data = module.make_data()

@@ -19,6 +19,7 @@ from gradtrack import custom_loss, executor, penalties, pipeline, regularizers, 
 from gradtrack.check import CheckReport, check_regularizer
 from gradtrack.errors import (
     GradtrackError,
+    NonFiniteError,
     PipelineError,
     RegularizerError,
     RegularizerTimeoutError,
@@ -44,6 +45,7 @@ __all__ = [
     "ForwardBackwardOutput",
     "GradtrackError",
     "ModelInput",
+    "NonFiniteError",
     "PipelineError",
     "RegularizerError",
     "RegularizerOutput",

@@ -20,6 +20,7 @@ what was written so far stays readable.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import importlib.util
 import math
@@ -33,6 +34,9 @@ from typing import Any, NoReturn
 __all__ = ["load_object", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+MAX_GRADCHECK_ELEMENTS = 100_000
+"""The largest logprobs ``gradtrack gradcheck --shape`` accepts (two evaluations per element)."""
 
 
 class _UsageError(Exception):
@@ -88,6 +92,12 @@ def _shape(text: str) -> tuple[int, ...]:
         ) from None
     if not shape or any(size < 1 for size in shape):
         raise argparse.ArgumentTypeError(f"every size must be at least 1, got {text!r}")
+    elements = math.prod(shape)
+    if elements > MAX_GRADCHECK_ELEMENTS:
+        raise argparse.ArgumentTypeError(
+            f"{text} is {elements:,} elements; at most {MAX_GRADCHECK_ELEMENTS:,} "
+            "(finite differences evaluate the regularizer twice per element)"
+        )
     return shape
 
 
@@ -121,7 +131,11 @@ def _demo_parser(commands: Any) -> None:
             "                 and val_nll every 50 steps\n"
             "  summary.json   settings, first and last losses, the final table, samples\n"
             "  report.png     loss curves, gradient norm, share and alignment of each term\n\n"
-            "exit status: 0 done, 2 bad input, 130 stopped with Ctrl-C (files stay readable)"
+            "If a loss or gradient becomes infinite or NaN (a learning rate or weight far too\n"
+            "large), training stops at that step with a one-line message naming the step and\n"
+            'the term; metrics.jsonl stays valid JSON and summary.json records "diverged".\n\n'
+            "exit status: 0 done, 1 diverged, 2 bad input, 130 stopped with Ctrl-C (files stay "
+            "readable)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -209,7 +223,10 @@ def _gradcheck_parser(commands: Any) -> None:
         "in it; the current folder is searched first",
     )
     check.add_argument(
-        "--shape", type=_shape, default=(4, 8), help="shape of the logprobs (default 4,8)"
+        "--shape",
+        type=_shape,
+        default=(4, 8),
+        help=f"shape of the logprobs, at most {MAX_GRADCHECK_ELEMENTS:,} elements (default 4,8)",
     )
     check.add_argument(
         "--seed", type=_seed, default=0, help="seed of the random logprobs (default 0)"
@@ -265,7 +282,8 @@ def _prepare_out(out: Path | None) -> tuple[Path, bool]:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _UsageError(f"--out {folder}: cannot create the folder ({exc.strerror})") from None
-    if (folder / "metrics.jsonl").exists():
+    # lexists: a symbolic link counts even when it points nowhere (it is never written through).
+    if os.path.lexists(folder / "metrics.jsonl"):
         raise _UsageError(f"--out {folder}: already holds a run (metrics.jsonl); choose another")
     try:
         with tempfile.TemporaryFile(dir=folder):
@@ -306,25 +324,59 @@ def _run_demo(args: argparse.Namespace) -> int:
         if created and not any(out.iterdir()):
             out.rmdir()  # a run that could not start leaves nothing behind
         raise _UsageError(str(exc)) from None
+    if result.diverged is not None:
+        diverged = result.diverged
+        print(
+            f"gradtrack demo: diverged at step {diverged['step']}: {diverged['reason']}; "
+            f"stopped there (metrics.jsonl and summary.json are in {out})",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 
 # ------------------------------------------------------------- gradcheck command
 
 
+def _private_module_name(path: Path) -> str:
+    """A module name for a user's file that no real module has or will have.
+
+    Registering ``json.py`` as ``json`` would replace the standard library's
+    ``json`` for the rest of the process; a name made from the file's full
+    path cannot collide with anything importable.
+    """
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    stem = "".join(c if c.isalnum() else "_" for c in path.stem)
+    return f"_gradtrack_user_file_{stem}_{digest}"
+
+
+def _load_file(name: str) -> Any:
+    path = Path(name)
+    if not path.is_file():
+        raise _UsageError(f"{name}: no such file")
+    spec = importlib.util.spec_from_file_location(_private_module_name(path), path)
+    if spec is None or spec.loader is None:
+        raise _UsageError(f"{name}: cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import would: dataclasses and pickling look it up.
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[spec.name]
+        raise _UsageError(f"cannot load {name}: {_one_line(exc)}") from None
+    return module
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (a SyntaxError's message names the file and line)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _import_module(name: str) -> Any:
     if name.endswith(".py") or os.sep in name or "/" in name:
-        path = Path(name)
-        if not path.is_file():
-            raise _UsageError(f"{name}: no such file")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None:
-            raise _UsageError(f"{name}: cannot be loaded as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        # Registered before it runs, as an import would: dataclasses and pickling look it up.
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
+        return _load_file(name)
     # Like `python -m`, look in the current folder first: that is where a researcher's file is.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -333,7 +385,9 @@ def _import_module(name: str) -> Any:
     except ModuleNotFoundError as exc:
         if exc.name is not None and name.startswith(exc.name):
             raise _UsageError(f"cannot import module {name!r}: {exc}") from None
-        raise
+        raise _UsageError(f"cannot import module {name!r}: {_one_line(exc)}") from None
+    except Exception as exc:  # the module itself failed: a syntax error, a failing import
+        raise _UsageError(f"cannot import module {name!r}: {_one_line(exc)}") from None
 
 
 def load_object(target: str) -> Any:
@@ -341,13 +395,15 @@ def load_object(target: str) -> Any:
 
     The module is imported by name (the current folder is searched first)
     or, when it ends in ``.py`` or holds a path separator, loaded from that
-    file.
+    file under a private module name (so a file called ``json.py`` never
+    takes the place of the standard library's ``json``).
 
     Raises
     ------
     ValueError
-        ``target`` has no ``:``, the module cannot be found, or it has no
-        such attribute.
+        ``target`` has no ``:``, the module cannot be found or fails while
+        it is imported (a syntax error, say; the message is one line), or it
+        has no such attribute.
 
     Examples
     --------

@@ -8,8 +8,11 @@ classes are for failures *during* a run.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "GradtrackError",
+    "NonFiniteError",
     "PipelineError",
     "RegularizerError",
     "RegularizerTimeoutError",
@@ -70,3 +73,30 @@ class PipelineError(GradtrackError):
     >>> isinstance(PipelineError("base loss failed"), GradtrackError)
     True
     """
+
+
+class NonFiniteError(GradtrackError, ValueError):
+    """A training step met a NaN or infinite value: the run has diverged.
+
+    ``term`` names what went non-finite first: ``"logprobs"`` (the model's
+    output, e.g. after a step with a learning rate far too large), ``"base"``
+    (the loss function's gradient) or a regularizer's name (its weighted
+    gradient). ``datum`` is the index of the first datum concerned, when
+    known. ``output`` is the step's ``CustomLossOutput`` when it was computed
+    (its numbers show what overflowed). It is also a ``ValueError``, as the
+    non-finite checks were before it existed.
+
+    Examples
+    --------
+    >>> err = NonFiniteError("l2", "the weighted gradient of regularizer 'l2' is not finite")
+    >>> err.term, isinstance(err, ValueError), str(err)
+    ('l2', True, "the weighted gradient of regularizer 'l2' is not finite")
+    """
+
+    def __init__(
+        self, term: str, message: str, *, datum: int | None = None, output: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.term = term
+        self.datum = datum
+        self.output = output

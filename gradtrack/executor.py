@@ -20,10 +20,8 @@ each other.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-import math
-import numbers
-import os
 import queue
 import threading
 import time
@@ -35,8 +33,14 @@ from typing import Any
 import numpy as np
 
 from gradtrack import telemetry
+from gradtrack._validate import (
+    check_flag,
+    check_logprobs,
+    check_max_concurrency,
+    check_timeout,
+)
 from gradtrack.errors import RegularizerError, RegularizerTimeoutError
-from gradtrack.terms import as_logprobs_array, check_specs, evaluate_regularizer
+from gradtrack.terms import GRAD_FAILED, GRAD_OK, check_specs, evaluate_regularizer
 from gradtrack.tracker import gradient_or_warn
 from gradtrack.types import RegularizerOutput, RegularizerSpec
 from gradtrack.vectors import vector_norm
@@ -67,44 +71,6 @@ class RegularizerResult:
 
     output: RegularizerOutput
     grad: np.ndarray | None
-
-
-def check_timeout(timeout: Any) -> float:
-    """Return ``timeout`` as a float, or raise ``ValueError`` unless it is positive and finite.
-
-    Examples
-    --------
-    >>> check_timeout(0.5)
-    0.5
-    >>> check_timeout(0)
-    Traceback (most recent call last):
-    ...
-    ValueError: timeout must be a positive finite number of seconds, got 0
-    """
-    is_number = isinstance(timeout, numbers.Real) and not isinstance(timeout, bool)
-    if not (is_number and math.isfinite(timeout) and timeout > 0):
-        raise ValueError(f"timeout must be a positive finite number of seconds, got {timeout!r}")
-    return float(timeout)
-
-
-def check_max_concurrency(max_concurrency: Any) -> int:
-    """Return the worker limit: ``os.cpu_count()`` for ``None``, else a positive int.
-
-    Examples
-    --------
-    >>> check_max_concurrency(4)
-    4
-    >>> check_max_concurrency(0)
-    Traceback (most recent call last):
-    ...
-    ValueError: max_concurrency must be a positive int or None, got 0
-    """
-    if max_concurrency is None:
-        return os.cpu_count() or 1
-    is_int = isinstance(max_concurrency, numbers.Integral) and not isinstance(max_concurrency, bool)
-    if not (is_int and max_concurrency > 0):
-        raise ValueError(f"max_concurrency must be a positive int or None, got {max_concurrency!r}")
-    return int(max_concurrency)
 
 
 def _is_async(spec: RegularizerSpec) -> bool:
@@ -150,7 +116,11 @@ class _WorkerThreads:
 
     def _serve(self) -> None:
         while True:
-            self._tasks.get()()
+            task = self._tasks.get()
+            # A task hands its own failures to its caller; whatever escapes must not kill
+            # the thread (its caller is told through the task, never through this loop).
+            with contextlib.suppress(BaseException):
+                task()
             with self._lock:
                 self._idle += 1
 
@@ -204,13 +174,24 @@ class _Job:
         evaluation = evaluate_regularizer(
             spec, self.data, self.logprobs, track=self.track, timeout=self.timeout
         )
-        grad = gradient_or_warn(evaluation, spec.name) if self.track else None
-        grad_norm = None
+        grad, grad_norm, status = None, None, None
         if self.track:
-            # A failed gradient reports 0.0 (with the warning above), as the original does.
-            grad_norm = 0.0 if grad is None else vector_norm(grad)
+            status = evaluation.grad_status
+            if status == GRAD_OK:
+                grad = evaluation.grad
+                grad_norm = vector_norm(grad)
+            elif status == GRAD_FAILED:
+                # A failed gradient reports 0.0 (with a warning), as the original does.
+                gradient_or_warn(evaluation, spec.name)
+                grad_norm = 0.0
+            # NO_GRADIENT: evaluate_regularizer has warned; the norm stays None (unknown).
         output = RegularizerOutput.from_computation(
-            spec.name, evaluation.value, spec.weight, evaluation.metrics, grad_norm=grad_norm
+            spec.name,
+            evaluation.value,
+            spec.weight,
+            evaluation.metrics,
+            grad_norm=grad_norm,
+            grad_status=status,
         )
         return RegularizerResult(output, grad)
 
@@ -296,31 +277,47 @@ class _InOrder:
         self.cancelled = False
         self.done = threading.Event()
         self.lock = threading.Lock()
+        # KeyboardInterrupt or SystemExit raised in the worker (by a telemetry handler).
+        self.interrupt: BaseException | None = None
 
     def run(self) -> None:
         self.jobs[0].started = time.perf_counter()
         _workers.submit(self._work)
-        self._watch()
+        try:
+            self._watch()
+        except BaseException:
+            # Ctrl-C while waiting: the worker stops after the regularizer it is running.
+            with self.lock:
+                self.cancelled = True
+            raise
+        if self.interrupt is not None:
+            # Handed to the caller as is: Ctrl-C in a handler is the caller's Ctrl-C.
+            raise self.interrupt
 
     def _work(self) -> None:
         try:
-            for index, job in enumerate(self.jobs):
-                with self.lock:
-                    if self.cancelled:
-                        return
-                    job.started = time.perf_counter()
-                    self.current = index
-                _emit_start(job.spec)
-                outcome = job.run()
-                with self.lock:
-                    if self.cancelled:  # abandoned meanwhile: the caller has moved on
-                        return
-                    job.settle(outcome, time.perf_counter())
-                job.emit_end()
-                if job.error is not None:
-                    return
+            self._work_in_order()
+        except BaseException as exc:  # only telemetry handlers can raise here
+            self.interrupt = exc
         finally:
             self.done.set()
+
+    def _work_in_order(self) -> None:
+        for index, job in enumerate(self.jobs):
+            with self.lock:
+                if self.cancelled:
+                    return
+                job.started = time.perf_counter()
+                self.current = index
+            _emit_start(job.spec)
+            outcome = job.run()
+            with self.lock:
+                if self.cancelled:  # abandoned meanwhile: the caller has moved on
+                    return
+                job.settle(outcome, time.perf_counter())
+            job.emit_end()
+            if job.error is not None:
+                return
 
     def _watch(self) -> None:
         while True:
@@ -374,7 +371,10 @@ def execute_one(
     RegularizerTimeoutError
         It did not finish within ``timeout``; its thread is abandoned.
     TypeError, ValueError
-        Invalid arguments.
+        Invalid arguments, found before the regularizer runs: ``spec`` not a
+        valid RegularizerSpec, NaN or ``+inf`` logprobs (``-inf`` is allowed),
+        ``track_grad_norms`` not a bool, a ``timeout`` that is not a positive
+        finite number.
 
     Examples
     --------
@@ -385,8 +385,11 @@ def execute_one(
     """
     if not isinstance(spec, RegularizerSpec):
         raise TypeError(f"spec must be a RegularizerSpec, got {type(spec).__name__}")
+    spec.validate()
+    array = check_logprobs(logprobs)
+    track = check_flag("track_grad_norms", track_grad_norms)
     timeout = check_timeout(timeout)
-    job = _Job(spec, data, as_logprobs_array(logprobs), bool(track_grad_norms), timeout)
+    job = _Job(spec, data, array, track, timeout)
     _emit_start(spec)
     _run_jobs([job], 1)
     return job.outcome().output
@@ -428,9 +431,11 @@ def execute_all(
     RegularizerError, RegularizerTimeoutError
         As for :func:`execute_one`, naming the regularizer.
     TypeError
-        An item is not a RegularizerSpec (the message gives its index).
+        An item is not a RegularizerSpec (the message gives its index), or
+        ``parallel`` or ``track_grad_norms`` is not a bool.
     ValueError
-        ``timeout`` or ``max_concurrency`` is invalid.
+        NaN or ``+inf`` logprobs, or an invalid ``timeout`` or
+        ``max_concurrency``. All arguments are checked before anything runs.
 
     Examples
     --------
@@ -474,12 +479,45 @@ def run_regularizers(
     (array([2., 4.]), 2.23606797749979)
     """
     specs = check_specs(regularizers)
-    timeout = check_timeout(timeout)
-    max_concurrency = check_max_concurrency(max_concurrency)
+    for spec in specs:
+        spec.validate()  # fields may have been changed since construction
+    return _run_checked(
+        specs,
+        data,
+        check_logprobs(logprobs),
+        parallel=check_flag("parallel", parallel),
+        timeout=check_timeout(timeout),
+        track=check_flag("track_grad_norms", track_grad_norms),
+        max_concurrency=check_max_concurrency(max_concurrency),
+    )
+
+
+def _run_checked(
+    specs: Sequence[RegularizerSpec],
+    data: Any,
+    array: np.ndarray,
+    *,
+    parallel: bool,
+    timeout: float,
+    track: bool,
+    max_concurrency: int,
+) -> list[RegularizerResult]:
+    """:func:`run_regularizers` for arguments its caller has already checked.
+
+    The pipeline checks everything before its base loss runs; checking the
+    logprobs a second time here would cost a pass over them per call.
+
+    Examples
+    --------
+    >>> spec = RegularizerSpec(lambda data, lp: (lp.sum(), {}), 1.0, "sum")
+    >>> [result] = _run_checked(
+    ...     [spec], [], np.ones(2), parallel=False, timeout=1.0, track=False, max_concurrency=1
+    ... )
+    >>> result.output.value
+    2.0
+    """
     if not specs:
         return []
-    array = as_logprobs_array(logprobs)
-    track = bool(track_grad_norms)
     jobs = [_Job(spec, data, array, track, timeout) for spec in specs]
     if not parallel:
         _InOrder(jobs).run()

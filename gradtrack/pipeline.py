@@ -20,59 +20,29 @@ term three times to get the same numbers.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from gradtrack import telemetry
-from gradtrack.executor import (
-    RegularizerResult,
+from gradtrack._validate import (
+    check_flag,
+    check_logprobs,
     check_max_concurrency,
     check_timeout,
-    run_regularizers,
 )
-from gradtrack.terms import TermEvaluation, as_logprobs_array, check_specs, evaluate_base
+from gradtrack.executor import RegularizerResult, _run_checked
+from gradtrack.terms import GRAD_FAILED, TermEvaluation, check_specs, evaluate_base
 from gradtrack.tracker import gradient_or_warn, warn_gradient_failed
 from gradtrack.types import CustomLossOutput, RegularizerSpec
 from gradtrack.vectors import cosine_from_dot, vector_norm, weighted_sum
 from minigrad import kernels
 
-__all__ = ["check_logprobs", "compute"]
+__all__ = ["check_logprobs", "compute"]  # check_logprobs lives in gradtrack._validate
 
 BaseLossFn = Callable[[Any, Any], Any]
-
-
-def check_logprobs(logprobs: Any) -> np.ndarray:
-    """The logprobs as an array, or ``ValueError`` if any is NaN or ``+inf``.
-
-    ``-inf`` is allowed: it is the log-probability of an impossible token.
-    The message gives the number of bad values and the index of the first.
-
-    Examples
-    --------
-    >>> check_logprobs([-0.5, float("-inf")])
-    array([-0.5, -inf])
-    >>> check_logprobs([-0.5, float("nan"), float("inf")])
-    Traceback (most recent call last):
-    ...
-    ValueError: logprobs has 2 NaN or +inf values (the first at index 1); logprobs must be finite or -inf
-    """  # noqa: E501
-    array = as_logprobs_array(logprobs)
-    # One cheap pass for the common case: x < inf is False exactly for NaN and +inf.
-    if (array < np.inf).all():
-        return array
-    bad = np.isnan(array) | np.isposinf(array)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        where = first[0] if len(first) == 1 else first
-        raise ValueError(
-            f"logprobs has {int(bad.sum())} NaN or +inf values (the first at index {where}); "
-            "logprobs must be finite or -inf"
-        )
-    return array
 
 
 def _check_names(specs: Sequence[RegularizerSpec]) -> None:
@@ -134,6 +104,11 @@ def compute(
         ``None`` and a WARNING is logged (the original stays silent); if a
         regularizer's gradient fails, its ``grad_norm`` is ``0.0`` and the
         total falls back to ``0.0``, each with a WARNING naming the term.
+        A term whose loss is not connected to the logprobs (computed with
+        NumPy, say) is marked ``grad_status="no_gradient"`` with
+        ``grad_norm=None`` and no alignment, adds nothing to the total, and
+        is named in a WARNING (once per name). If the total gradient is not
+        finite, every alignment is ``None``.
     parallel : bool
         Run the regularizers in parallel threads (see
         :func:`gradtrack.executor.execute_all`).
@@ -152,8 +127,8 @@ def compute(
         Invalid arguments, found before anything runs: ``base_loss_fn`` not
         callable, an item of ``regularizers`` not a spec (its index is
         named), an invalid spec, duplicate names ("Duplicate regularizer
-        names: [...]"), NaN or ``+inf`` logprobs, a bad ``timeout`` or
-        ``max_concurrency``.
+        names: [...]"), NaN or ``+inf`` logprobs, ``track_grad_norms`` or
+        ``parallel`` not a bool, a bad ``timeout`` or ``max_concurrency``.
     PipelineError
         The base loss raised (original as ``__cause__``) or returned
         something other than ``(loss, metrics)`` with a scalar numeric loss.
@@ -173,9 +148,10 @@ def compute(
     """
     specs = _validated_specs(base_loss_fn, regularizers)
     array = check_logprobs(logprobs)
+    track = check_flag("track_grad_norms", track_grad_norms)
+    parallel = check_flag("parallel", parallel)
     timeout = check_timeout(timeout)
     max_concurrency = check_max_concurrency(max_concurrency)
-    track = bool(track_grad_norms)
 
     started = time.perf_counter()
     count = len(specs)
@@ -183,13 +159,13 @@ def compute(
     telemetry.emit(telemetry.PIPELINE_START, {"system_time": time.time()}, start_metadata)
     try:
         base = evaluate_base(base_loss_fn, data, array, track=track)
-        results = run_regularizers(
+        results = _run_checked(
             specs,
             data,
             array,
             parallel=parallel,
             timeout=timeout,
-            track_grad_norms=track,
+            track=track,
             max_concurrency=max_concurrency,
         )
         output = _build_output(base, results, track)
@@ -210,31 +186,50 @@ def compute(
 class _GradientReport:
     base_grad_norm: float | None
     total_grad_norm: float | None
-    alignment: dict[str, float] | None
+    alignment: dict[str, float | None] | None
 
 
 def _gradient_report(base: TermEvaluation, results: Sequence[RegularizerResult]) -> _GradientReport:
-    """Norms and alignments from the gradients already taken: nothing is evaluated again."""
-    base_grad = gradient_or_warn(base, "base")
+    """Norms and alignments from the gradients already taken: nothing is evaluated again.
+
+    A term without a gradient (``no_gradient``) adds nothing to the total and
+    has no alignment; a failed gradient makes the total unknown (reported as
+    ``0.0`` with a warning, as the original does); a non-finite total has no
+    alignments at all (every cosine with it would be a made-up number).
+    """
+    base_status = base.grad_status
+    if base_status == GRAD_FAILED:
+        gradient_or_warn(base, "base")  # logs the WARNING naming the base loss
+    base_grad = base.grad
     base_grad_norm = None if base_grad is None else vector_norm(base_grad)
-    failed = [result.output.name for result in results if result.grad is None]
-    if base_grad is None or failed:
+    failed = (["base"] if base_status == GRAD_FAILED else []) + [
+        result.output.name for result in results if result.output.grad_status == GRAD_FAILED
+    ]
+    if failed:
         if not results:  # the total is the base alone, and its norm is unknown
             return _GradientReport(base_grad_norm, base_grad_norm, None)
-        missing = (["base"] if base_grad is None else []) + failed
-        warn_gradient_failed("total", f"no gradient for {missing}")
+        warn_gradient_failed("total", f"no gradient for {failed}")
         return _GradientReport(base_grad_norm, 0.0, None)
     names = ["base"] + [result.output.name for result in results]
     weights = [1.0] + [result.output.weight for result in results]
     grads = [base_grad] + [result.grad for result in results]
     norms = [base_grad_norm] + [result.output.grad_norm for result in results]
-    total = weighted_sum(weights, grads)  # g_total = g_base + Σ w_i g_i, in float64
+    present = [index for index, grad in enumerate(grads) if grad is not None]
+    alignment: dict[str, float | None] = dict.fromkeys(names)
+    if not present:  # no term is connected: autodiff's total gradient is exactly zero
+        return _GradientReport(base_grad_norm, 0.0, alignment)
+    # g_total = g_base + Σ w_i g_i over the terms that have a gradient, in float64.
+    total = weighted_sum([weights[i] for i in present], [grads[i] for i in present])
     total_norm = vector_norm(total)
-    # Weights are >= 0, so cos(w g, total) = cos(g, total) (0 for w = 0): no weighted copies.
-    alignment = {
-        name: cosine_from_dot(kernels.dot(grad, total), norm, total_norm) if weight > 0 else 0.0
-        for name, weight, grad, norm in zip(names, weights, grads, norms, strict=True)
-    }
+    if math.isfinite(total_norm):
+        # Weights are >= 0, so cos(w g, total) = cos(g, total) (0 for w = 0): no weighted copies.
+        for i in present:
+            grad, norm = grads[i], norms[i]
+            assert grad is not None and norm is not None
+            if not math.isfinite(norm):
+                continue
+            cosine = cosine_from_dot(kernels.dot(grad, total), norm, total_norm)
+            alignment[names[i]] = cosine if weights[i] > 0 else 0.0
     return _GradientReport(base_grad_norm, total_norm, alignment)
 
 
@@ -256,4 +251,5 @@ def _build_output(
         base_grad_norm=report.base_grad_norm,
         total_grad_norm=report.total_grad_norm,
         grad_alignment=report.alignment,
+        base_grad_status=base.grad_status,
     )

@@ -3,8 +3,11 @@
 This module lets you watch a run without changing it: attach a function with
 :func:`attach`, or turn on ready-made log lines with :func:`attach_logger`. A handler is
 called as ``handler(event, measurements, metadata, config)`` in the thread that emitted the
-event; it must not mutate the dicts it receives. A handler that raises is detached (and a
-``WARNING`` naming it is logged); a run never fails because of telemetry.
+event; it must not mutate the dicts it receives. A handler that raises an ``Exception`` is
+detached (and a ``WARNING`` naming it is logged); a run never fails because of telemetry.
+``KeyboardInterrupt`` and ``SystemExit`` are not errors of the handler but requests to stop:
+they reach the caller of the run unchanged, in sequential mode too (where events are emitted
+by a worker thread), the handler stays attached, and the next run works.
 
 Events are tuples of strings (all six are in ``EVENTS``). Durations are in **seconds**
 (floats from ``time.perf_counter``); ``system_time`` is wall-clock ``time.time()``.
@@ -307,21 +310,54 @@ def _log_event(
         _logger.log(level, "%s", _format_event(event, measurements, metadata))
 
 
-def attach_logger(level: int = logging.INFO, handler_id: str | None = None) -> str:
+def _check_level(level: Any) -> int:
+    """``level`` as a logging level number, accepting what ``Logger.setLevel`` accepts."""
+    if isinstance(level, numbers.Integral) and not isinstance(level, bool):
+        return int(level)
+    if isinstance(level, str):
+        # getLevelName maps a registered name to its number (and anything else to a str).
+        number = logging.getLevelName(level)
+        if isinstance(number, int):
+            return number
+        raise ValueError(
+            f"level {level!r} is not a logging level name; use one of "
+            "'CRITICAL', 'ERROR', 'WARNING', 'INFO', 'DEBUG' or a number such as logging.INFO"
+        )
+    raise TypeError(f"level must be an int or a logging level name, got {level!r}")
+
+
+def attach_logger(level: int | str = logging.INFO, handler_id: str | None = None) -> str:
     """Log one line per event on the ``gradtrack.telemetry`` logger; return the handler id.
 
     Durations are shown in milliseconds, floats rounded to 4 decimal places, ``grad_norm``
     only when it was computed, and async regularizer starts are marked ``(async)``.
     The default id is ``"gradtrack-logger-<n>"``.
 
+    Parameters
+    ----------
+    level : int or str
+        What ``logging`` accepts: a number (``logging.INFO``) or a registered level
+        name (``"INFO"``). Anything else is refused here, not at the first event.
+    handler_id : str, optional
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``level`` is neither an int nor a registered level name.
+
     Examples
     --------
-    >>> handler_id = attach_logger(logging.DEBUG)
+    >>> handler_id = attach_logger("DEBUG")
     >>> handler_id.startswith("gradtrack-logger-")
     True
     >>> detach(handler_id)
     True
-    """
+    >>> attach_logger("LOUD")
+    Traceback (most recent call last):
+    ...
+    ValueError: level 'LOUD' is not a logging level name; use one of 'CRITICAL', 'ERROR', 'WARNING', 'INFO', 'DEBUG' or a number such as logging.INFO
+    """  # noqa: E501
+    level = _check_level(level)
     if handler_id is None:
         with _lock:
             # Skip numbers a caller has already used as explicit ids.

@@ -24,11 +24,15 @@ from typing import Any
 import numpy as np
 
 import minigrad as mg
+from gradtrack import _validate
 from gradtrack.errors import PipelineError, RegularizerError, RegularizerTimeoutError
 from gradtrack.types import RegularizerSpec
 from minigrad import engine
 
 __all__ = [
+    "GRAD_FAILED",
+    "GRAD_OK",
+    "NO_GRADIENT",
     "TermEvaluation",
     "as_logprobs_array",
     "call_regularizer",
@@ -36,6 +40,7 @@ __all__ = [
     "evaluate_base",
     "evaluate_regularizer",
     "evaluate_term",
+    "warn_no_gradient",
 ]
 
 logger = logging.getLogger("gradtrack")
@@ -71,18 +76,70 @@ class TermEvaluation:
         logprobs' shape), or ``None`` when not tracked or when it failed.
     grad_error
         The exception that stopped the gradient, if one did.
+    connected
+        Whether the loss depends on the logprobs through minigrad's graph.
+        ``False`` (tracking only) means autodiff cannot see the term at all:
+        it was computed with NumPy, from ``logprobs.data``, or is a constant.
+        Its gradient is then unknown, not zero, and ``grad`` is ``None``.
 
     Examples
     --------
     >>> evaluation = TermEvaluation(value=2.0, metrics={}, grad=None)
-    >>> evaluation.value, evaluation.grad_error is None
-    (2.0, True)
+    >>> evaluation.value, evaluation.grad_error is None, evaluation.grad_status
+    (2.0, True, 'failed')
     """
 
     value: float
     metrics: Any
     grad: np.ndarray | None
     grad_error: BaseException | None = None
+    connected: bool = True
+
+    @property
+    def grad_status(self) -> str:
+        """``"ok"``, ``"no_gradient"`` (not connected) or ``"failed"`` (see the constants)."""
+        if not self.connected:
+            return NO_GRADIENT
+        return GRAD_OK if self.grad is not None else GRAD_FAILED
+
+
+GRAD_OK = "ok"
+"""``grad_status`` of a term whose gradient was computed (it may be zero)."""
+NO_GRADIENT = "no_gradient"
+"""``grad_status`` of a term whose loss is not connected to the logprobs' graph."""
+GRAD_FAILED = "failed"
+"""``grad_status`` of a term whose gradient raised an error."""
+
+_warned_lock = threading.Lock()
+_warned_no_gradient: set[str] = set()
+
+
+def warn_no_gradient(name: str) -> None:
+    """Log, once per term name, the WARNING that a term has no gradient and why.
+
+    A regularizer computed with NumPy (on ``logprobs.data`` or
+    ``np.asarray(logprobs)``) gives a right value but no gradient: autodiff
+    sees a constant. Reporting its gradient norm as ``0.0`` would look like
+    a real measurement, so the term is marked ``grad_status="no_gradient"``
+    with ``grad_norm=None`` and this warning (on the ``gradtrack`` logger)
+    says so the first time each name is seen in the process.
+
+    Examples
+    --------
+    >>> warn_no_gradient("doc-example")
+    """
+    with _warned_lock:
+        if name in _warned_no_gradient:
+            return
+        _warned_no_gradient.add(name)
+    logger.warning(
+        "%s has no gradient with respect to the logprobs: its loss is not connected to "
+        "them in minigrad's graph (computed with NumPy, from logprobs.data, or a constant). "
+        "It is reported with grad_norm=None and grad_status='no_gradient', and adds "
+        "nothing to the total gradient; build it from minigrad operations on the Tensor "
+        "it receives.",
+        "the base loss" if name == "base" else f"regularizer {name!r}",
+    )
 
 
 def as_logprobs_array(logprobs: Any) -> np.ndarray:
@@ -98,16 +155,7 @@ def as_logprobs_array(logprobs: Any) -> np.ndarray:
     >>> as_logprobs_array(np.zeros(2, dtype=np.float32)).dtype
     dtype('float32')
     """
-    raw = logprobs.data if isinstance(logprobs, mg.Tensor) else logprobs
-    try:
-        array = np.asarray(raw)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"logprobs must be a numeric array, got {_describe(logprobs)}") from exc
-    if array.dtype.kind == "f":
-        return array
-    if array.dtype.kind in "iu":
-        return array.astype(np.float64)
-    raise TypeError(f"logprobs must be numeric, got dtype {array.dtype}")
+    return _validate.as_logprobs_array(logprobs)
 
 
 # --------------------------------------------------------------- calling terms
@@ -146,15 +194,17 @@ def call_regularizer(
 
 
 def _resolve(result: Any, name: str, timeout: float | None) -> Any:
+    # The OS refuses waits beyond TIMEOUT_MAX (OverflowError); none of ours outlives it.
+    wait = None if timeout is None else min(timeout, threading.TIMEOUT_MAX)
     if isinstance(result, concurrent.futures.Future):
         try:
-            return result.result(timeout=timeout)
+            return result.result(timeout=wait)
         except concurrent.futures.TimeoutError:
             if result.done():  # the future's own TimeoutError, not ours
                 raise
             raise RegularizerTimeoutError(name, timeout or 0.0) from None
     if inspect.isawaitable(result):
-        return _run_coroutine(_await_within(result, name, timeout))
+        return _run_coroutine(_await_within(result, name, wait))
     return result
 
 
@@ -229,11 +279,12 @@ def evaluate_term(
 
     ``fn`` receives the logprobs as a fresh minigrad Tensor (requiring grad
     when tracking) and must return ``(loss, metrics)`` with a numeric loss: a
-    one-element Tensor, or a Python or NumPy number (a constant, so its
-    gradient is zero). A loss with several elements is an error unless
-    ``sum_nonscalar`` is set, in which case it is summed. The gradient comes
-    from the same evaluation as the value, and touches no ``.grad`` of any
-    tensor the term closes over.
+    one-element Tensor, or a Python or NumPy number. A loss with several
+    elements is an error unless ``sum_nonscalar`` is set, in which case it is
+    summed. The gradient comes from the same evaluation as the value, and
+    touches no ``.grad`` of any tensor the term closes over. A loss that is
+    not connected to the logprobs in minigrad's graph (a constant, or
+    computed with NumPy) has no gradient: ``connected=False``, ``grad=None``.
 
     Errors raised by ``fn`` propagate unchanged; a result of the wrong kind
     raises ``TypeError`` (not a pair, not numeric) or ``ValueError`` (not a
@@ -259,12 +310,32 @@ def evaluate_term(
     with mg.enable_grad():
         loss, metrics = _scalar_loss(fn(data, leaf), sum_nonscalar)
     value = float(loss.item())
+    if not _depends_on(loss, leaf):
+        # Autodiff would say "zero"; the truth is "unknown": say that instead.
+        return TermEvaluation(value, metrics, None, connected=False)
     try:
         (grad,) = engine.gradients(loss, [leaf])
     except Exception as exc:  # the value is known; only the gradient failed
         return TermEvaluation(value, metrics, None, exc)
     # Kept in the logprobs' dtype: norms and sums accumulate in float64 without copies.
     return TermEvaluation(value, metrics, grad.data)
+
+
+def _depends_on(loss: mg.Tensor, leaf: mg.Tensor) -> bool:
+    """Whether ``loss`` was computed from ``leaf`` through recorded operations."""
+    if not loss.requires_grad:
+        return False
+    seen: set[int] = set()
+    stack = [loss]
+    while stack:
+        node = stack.pop()
+        if node is leaf:
+            return True
+        if id(node) in seen or not node.requires_grad:
+            continue
+        seen.add(id(node))
+        stack.extend(node._inputs)
+    return False
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -307,11 +378,7 @@ def _loss_tensor(loss: Any) -> mg.Tensor:
     return tensor
 
 
-def _describe(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
+_describe = _validate.describe
 
 
 def evaluate_regularizer(
@@ -334,6 +401,11 @@ def evaluate_regularizer(
     RegularizerTimeoutError
         An asynchronous result did not arrive within ``timeout`` seconds.
 
+    Notes
+    -----
+    When tracking, a loss not connected to the logprobs (see
+    :func:`evaluate_term`) logs :func:`warn_no_gradient` for ``spec.name``.
+
     Examples
     --------
     >>> from gradtrack.types import RegularizerSpec
@@ -348,13 +420,16 @@ def evaluate_regularizer(
         return call_regularizer(spec, data, leaf, timeout=timeout)
 
     try:
-        return evaluate_term(term, data, logprobs, track=track, sum_nonscalar=sum_nonscalar)
+        evaluation = evaluate_term(term, data, logprobs, track=track, sum_nonscalar=sum_nonscalar)
     except RegularizerError:
         raise
     except _BadResult as exc:
         raise RegularizerError(spec.name, str(exc)) from None
     except Exception as exc:
         raise RegularizerError(spec.name, f"raised {type(exc).__name__}: {exc}") from exc
+    if not evaluation.connected:
+        warn_no_gradient(spec.name)
+    return evaluation
 
 
 def evaluate_base(base_loss_fn: TermFn, data: Any, logprobs: Any, *, track: bool) -> TermEvaluation:
@@ -372,8 +447,11 @@ def evaluate_base(base_loss_fn: TermFn, data: Any, logprobs: Any, *, track: bool
     2.0
     """
     try:
-        return evaluate_term(base_loss_fn, data, logprobs, track=track)
+        evaluation = evaluate_term(base_loss_fn, data, logprobs, track=track)
     except _BadResult as exc:
         raise PipelineError(f"base loss {exc}") from None
     except Exception as exc:
         raise PipelineError(f"base loss raised {type(exc).__name__}: {exc}") from exc
+    if not evaluation.connected:
+        warn_no_gradient("base")
+    return evaluation

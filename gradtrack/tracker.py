@@ -25,14 +25,17 @@ from typing import Any
 import numpy as np
 
 import minigrad as mg
+from gradtrack._validate import check_logprobs
 from gradtrack.errors import PipelineError, RegularizerError
 from gradtrack.terms import (
+    GRAD_FAILED,
     TermEvaluation,
     TermFn,
     check_specs,
     evaluate_base,
     evaluate_regularizer,
     evaluate_term,
+    warn_no_gradient,
 )
 from gradtrack.types import RegularizerSpec
 from gradtrack.vectors import cosine_matrix, vector_norm, weighted_sum
@@ -56,15 +59,22 @@ def compute_grad_norm(loss_fn: Callable[[mg.Tensor], Any], logprobs: Any) -> flo
     """The norm ``sqrt(sum(g²))`` of the gradient of ``loss_fn`` at ``logprobs``.
 
     ``loss_fn`` receives a Tensor and returns a scalar loss. A loss that does
-    not depend on its input has norm ``0.0``. Errors propagate (a non-scalar
-    loss is a ``ValueError``).
+    not depend on its input has norm ``0.0``; if it is not connected to the
+    input in minigrad's graph at all (computed with NumPy, say), a WARNING
+    naming ``"loss_fn"`` says so (once). Errors propagate (a non-scalar loss
+    is a ``ValueError``; NaN or ``+inf`` logprobs are a ``ValueError`` before
+    ``loss_fn`` is called).
 
     Examples
     --------
     >>> compute_grad_norm(lambda lp: (lp * lp).sum(), [1.0, 2.0, 3.0])  # sqrt(4 + 16 + 36)
     7.483314773547883
     """
-    evaluation = evaluate_term(lambda _, leaf: (loss_fn(leaf), None), None, logprobs, track=True)
+    array = check_logprobs(logprobs)
+    evaluation = evaluate_term(lambda _, leaf: (loss_fn(leaf), None), None, array, track=True)
+    if not evaluation.connected:
+        warn_no_gradient("loss_fn")
+        return 0.0
     if evaluation.grad is None:
         raise evaluation.grad_error or RuntimeError("the gradient could not be computed")
     return vector_norm(evaluation.grad)
@@ -98,7 +108,10 @@ def grad_norm_for_regularizer(spec: RegularizerSpec, data: Any, logprobs: Any) -
 
     A non-scalar loss is summed first. If anything fails, the result is
     ``0.0`` and a WARNING naming the regularizer is logged on the
-    ``gradtrack`` logger.
+    ``gradtrack`` logger; a loss not connected to the logprobs in minigrad's
+    graph also gives ``0.0``, with a WARNING (once per name) that says so.
+    NaN or ``+inf`` logprobs are a ``ValueError``, raised before the
+    regularizer runs.
 
     Examples
     --------
@@ -107,11 +120,16 @@ def grad_norm_for_regularizer(spec: RegularizerSpec, data: Any, logprobs: Any) -
     >>> round(grad_norm_for_regularizer(spec, None, [1.0, -2.0, 3.0]), 6)  # sqrt(3)
     1.732051
     """
+    if not isinstance(spec, RegularizerSpec):
+        raise TypeError(f"spec must be a RegularizerSpec, got {type(spec).__name__}")
+    array = check_logprobs(logprobs)
     try:
-        evaluation = evaluate_regularizer(spec, data, logprobs, track=True, sum_nonscalar=True)
+        evaluation = evaluate_regularizer(spec, data, array, track=True, sum_nonscalar=True)
     except Exception as exc:
         warn_gradient_failed(spec.name, exc)
         return 0.0
+    if not evaluation.connected:
+        return 0.0  # evaluate_regularizer has logged why
     grad = gradient_or_warn(evaluation, spec.name)
     return 0.0 if grad is None else vector_norm(grad)
 
@@ -123,7 +141,10 @@ def total_grad_norm(
 
     Every term is evaluated once and its gradient taken once; the total
     gradient is the weighted sum of those. Terms must be scalars. If anything
-    fails the result is ``0.0`` and a WARNING naming ``"total"`` is logged.
+    fails the result is ``0.0`` and a WARNING naming ``"total"`` is logged. A
+    term not connected to the logprobs adds nothing (with a WARNING naming
+    it). NaN or ``+inf`` logprobs and items that are not specs are refused
+    (``ValueError``, ``TypeError``) before anything runs.
 
     Examples
     --------
@@ -133,8 +154,10 @@ def total_grad_norm(
     >>> round(total_grad_norm(base, [l2], None, [1.0, 2.0, 3.0]), 6)  # |1 + lp| = sqrt(29)
     5.385165
     """
+    specs = check_specs(regularizers)
+    array = check_logprobs(logprobs)
     try:
-        _, weighted = _weighted_gradients(base_loss_fn, regularizers, data, logprobs)
+        _, weighted = _weighted_gradients(base_loss_fn, specs, data, array)
     except Exception as exc:
         warn_gradient_failed("total", exc)
         return 0.0
@@ -151,12 +174,15 @@ def grad_conflicts(
     angles between ``w_i g_i`` and ``w_j g_j`` (``w = 1`` for the base). A
     negative entry means the two terms pull the logprobs in opposing
     directions. A term with a zero gradient (or weight 0) has cosine ``0.0``
-    with everything, itself included.
+    with everything, itself included; so has a term not connected to the
+    logprobs, which is also named in a WARNING.
 
     Raises
     ------
     RegularizerError, PipelineError
         A regularizer, or the base loss, failed or its gradient could not be taken.
+    TypeError, ValueError
+        An item is not a spec, or NaN or ``+inf`` logprobs; before anything runs.
 
     Examples
     --------
@@ -167,7 +193,9 @@ def grad_conflicts(
     >>> names, cosines.round(6).tolist()
     (['base', 'down'], [[1.0, -1.0], [-1.0, 1.0]])
     """
-    names, weighted = _weighted_gradients(base_loss_fn, regularizers, data, logprobs)
+    specs = check_specs(regularizers)
+    array = check_logprobs(logprobs)
+    names, weighted = _weighted_gradients(base_loss_fn, specs, data, array)
     return names, cosine_matrix(weighted)
 
 
@@ -177,13 +205,16 @@ def _weighted_gradients(
     """Names and ``w_i g_i`` of every term, base first; raises on any failure."""
     specs = check_specs(regularizers)
     base = evaluate_base(base_loss_fn, data, logprobs, track=True)
-    if base.grad is None:
+    if base.grad_status == GRAD_FAILED:
         raise PipelineError(f"the gradient of the base loss failed: {base.grad_error}")
-    names, weighted = ["base"], [base.grad]
+    zeros = np.zeros(np.shape(logprobs))
+    # A term without a gradient (warned about by evaluate_*) contributes nothing.
+    names, weighted = ["base"], [zeros if base.grad is None else base.grad]
     for spec in specs:
         evaluation = evaluate_regularizer(spec, data, logprobs, track=True)
-        if evaluation.grad is None:
+        if evaluation.grad_status == GRAD_FAILED:
             raise RegularizerError(spec.name, f"its gradient failed: {evaluation.grad_error}")
         names.append(spec.name)
-        weighted.append(float(spec.weight) * evaluation.grad)
+        grad = zeros if evaluation.grad is None else evaluation.grad
+        weighted.append(float(spec.weight) * grad)
     return names, weighted

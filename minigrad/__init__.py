@@ -17,24 +17,23 @@ The pieces, each in its own module:
 * :mod:`minigrad.transforms` — ``grad`` and ``value_and_grad``;
 * :mod:`minigrad.gradcheck` — finite-difference checks;
 * :mod:`minigrad.kernels` — the forward computations (NumPy or Numba);
-* :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers and optimizers.
+* :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers and optimizers;
+* :mod:`minigrad.memory` — an opt-in allocator tuning for training processes.
 """
 
 from __future__ import annotations
 
-# methods binds Tensor's operators; vjps fills the derivative table.
-from minigrad import kernels, methods, nn, ops, optim, vjps  # noqa: F401
+# methods binds Tensor's operators; vjps fills the derivative table;
+# memory.tune_allocator is opt-in, never called here.
+from minigrad import kernels, memory, methods, nn, ops, optim, vjps  # noqa: F401
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
-from minigrad.memory import tune_allocator
 from minigrad.ops import *  # noqa: F403  (every op, listed once, in minigrad.ops)
 from minigrad.tensor import Tensor, as_tensor, tensor
 from minigrad.transforms import grad, value_and_grad
 from minigrad.viz import to_dot
 
 __version__ = "0.1.0"
-
-tune_allocator()
 
 __all__ = [
     "GradcheckError",

@@ -2,14 +2,14 @@
 
 This module lets you build the small networks the notebooks and the demo
 train. A :class:`Module` finds its parameters by looking through its
-attributes (tensors that require grad, other modules, and lists or tuples of
-them), so a layer only has to assign them.
+attributes (tensors that require grad, other modules, and lists, tuples and
+dicts of them, nested to any depth), so a layer only has to assign them.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,11 +27,19 @@ def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
 class Module:
     """Base class of layers: collects parameters and clears their gradients.
 
+    Parameters are found in attributes holding tensors that require grad,
+    modules, and lists, tuples and dicts (values in insertion order) of them.
+
     Examples
     --------
     >>> layer = Linear(3, 2, rng=0)
     >>> [p.shape for p in layer.parameters()]
     [(3, 2), (2,)]
+    >>> class Heads(Module):
+    ...     def __init__(self):
+    ...         self.heads = {"a": Linear(3, 1, rng=0), "b": Linear(3, 1, rng=1)}
+    >>> len(Heads().parameters())
+    4
     """
 
     def parameters(self) -> list[Tensor]:
@@ -66,6 +74,9 @@ def _walk(value: Any) -> Iterator[Tensor]:
         yield from value.parameters()
     elif isinstance(value, list | tuple):
         for item in value:
+            yield from _walk(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
             yield from _walk(item)
 
 

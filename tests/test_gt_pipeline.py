@@ -244,7 +244,7 @@ def test_grad_alignment_of_opposing_terms() -> None:
     assert out.grad_alignment == {
         "base": pytest.approx(1.0),
         "down": pytest.approx(-1.0),
-        "flat": 0.0,
+        "flat": None,  # a constant has no gradient, hence no direction
     }
     assert out.regularizers["down"].grad_alignment == pytest.approx(-1.0)
     assert out.to_dict()["grad_alignment"]["down"] == pytest.approx(-1.0)

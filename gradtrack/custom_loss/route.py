@@ -11,6 +11,7 @@ import numpy as np
 
 import minigrad as mg
 from gradtrack import pipeline
+from gradtrack._validate import check_flag, check_max_concurrency, check_timeout
 from gradtrack.custom_loss.client import (
     LINEAR_LOSS_FN,
     CustomForwardBackwardOutput,
@@ -23,7 +24,7 @@ from gradtrack.custom_loss.steps import (
     extract_per_datum_logprobs,
     target_tokens_of,
 )
-from gradtrack.errors import RegularizerError
+from gradtrack.errors import NonFiniteError, RegularizerError
 from gradtrack.terms import check_specs, evaluate_regularizer
 from gradtrack.types import (
     CustomLossOutput,
@@ -80,8 +81,13 @@ class _Gradients:
 def _regularizer_term(
     spec: RegularizerSpec, captured: _Gradients, timeout: float
 ) -> Callable[[Any, mg.Tensor], Any]:
-    def term(data: Any, leaf: mg.Tensor) -> tuple[mg.Tensor, Any]:
+    def term(data: Any, leaf: mg.Tensor) -> tuple[Any, Any]:
         evaluation = evaluate_regularizer(spec, data, leaf.data, track=True, timeout=timeout)
+        if not evaluation.connected:
+            # Autodiff cannot see this term, so it trains nothing; handing the pipeline a
+            # constant lets it mark the term "no_gradient" as well.
+            captured.terms[spec.name] = np.zeros_like(leaf.data)
+            return evaluation.value, evaluation.metrics
         if evaluation.grad is None:
             raise RegularizerError(
                 spec.name, f"its gradient failed: {evaluation.grad_error}"
@@ -116,11 +122,40 @@ def _regularized_gradients(
     ]
     output = pipeline.compute(data, _join(logprobs), base_term, regularizers=terms, **options)
     assert captured.base is not None  # the pipeline ran the base term or raised
+    _check_finite_gradient("base", captured.base, shapes, output)
     total = np.array(captured.base, dtype=np.float64)
-    for spec in specs:
-        total = total + float(spec.weight) * captured.terms[spec.name]  # g = g_L + Σ wᵢ gᵢ
+    # An overflow here is reported below as a NonFiniteError naming the term, not as a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for spec in specs:
+            # In the logprobs' dtype: what overflows there is what the server would get.
+            gradient = captured.terms[spec.name]
+            weighted = (float(spec.weight) * gradient).astype(gradient.dtype, copy=False)
+            _check_finite_gradient(spec.name, weighted, shapes, output)
+            total = total + weighted  # g = g_L + Σ wᵢ gᵢ
+        joined_dtype = np.result_type(*(lp.dtype for lp in logprobs))
+        _check_finite_gradient("total", total.astype(joined_dtype), shapes, output)
     grads = [g.astype(lp.dtype) for g, lp in zip(_split(total, shapes), logprobs, strict=True)]
     return grads, dict(output.base_loss["custom"]), output
+
+
+def _check_finite_gradient(
+    term: str, gradient: np.ndarray, shapes: Sequence[tuple[int, ...]], output: Any = None
+) -> None:
+    """Raise :class:`NonFiniteError` naming ``term`` and the datum if ``gradient`` is not finite."""
+    bad = ~np.isfinite(gradient)
+    if not bad.any():
+        return
+    # The joined gradient's first axis runs over the data's tokens, in data order.
+    position = int(np.argwhere(bad)[0][0]) if gradient.ndim else 0
+    ends = np.cumsum([shape[0] if shape else 1 for shape in shapes])
+    datum = int(np.searchsorted(ends, position, side="right"))
+    what = {
+        "base": "the gradient of loss_fn",
+        "total": "the total gradient",
+    }.get(term, f"the weighted gradient of regularizer {term!r}")
+    raise NonFiniteError(
+        term, f"{what} is not finite (first in data[{datum}])", datum=datum, output=output
+    )
 
 
 def _checked_data(data: Any) -> list[Datum]:
@@ -132,7 +167,13 @@ def _checked_data(data: Any) -> list[Datum]:
     for index, datum in enumerate(data):
         if not isinstance(datum, Datum):
             raise TypeError(f"data[{index}] must be a Datum, got {type(datum).__name__}")
-        target_tokens_of(datum, index)
+        tokens = target_tokens_of(datum, index)
+        length, targets = datum.model_input.length(), tokens.to_numpy().size
+        if length == 0 or targets == 0:
+            raise ValueError(
+                f"data[{index}] has no tokens (model_input length {length}, {targets} "
+                "target_tokens): every datum needs at least one token to train on"
+            )
     return data
 
 
@@ -151,10 +192,12 @@ def _checked_logprobs(data: list[Datum], logprobs: list[mg.Tensor]) -> list[np.n
             )
         bad = ~np.isfinite(lp.data)
         if bad.any():
-            raise ValueError(
+            raise NonFiniteError(
+                "logprobs",
                 f"data[{index}]: logprobs are not finite (first at index "
                 f"{tuple(int(i) for i in np.argwhere(bad)[0])}); the linearised loss needs "
-                "finite logprobs"
+                "finite logprobs",
+                datum=index,
             )
         arrays.append(lp.data)
     return arrays
@@ -220,9 +263,16 @@ def forward_backward_custom(
     TypeError, ValueError
         Invalid arguments, found before any request: a client without
         ``forward``/``forward_backward``, empty data, a datum without
-        ``target_tokens``, a non-callable ``loss_fn``, a non-spec
-        regularizer or duplicate names; and after the forward pass, logprobs
-        of the wrong count or shape, or not finite.
+        ``target_tokens`` or without any token (its index is named), a
+        non-callable ``loss_fn``, a non-spec regularizer or duplicate names,
+        ``track_grad_norms`` or ``parallel`` not a bool, a bad ``timeout`` or
+        ``max_concurrency``; and after the forward pass, logprobs of the
+        wrong count or shape.
+    NonFiniteError
+        (a ``ValueError``) The logprobs of the forward pass, the gradient of
+        ``loss_fn`` or a regularizer's weighted gradient is NaN or infinite:
+        ``term`` names which, ``datum`` where; nothing is sent to
+        ``forward_backward``.
     PipelineError, RegularizerError
         ``loss_fn`` or a regularizer failed inside the pipeline. Without
         regularizers, exceptions of ``loss_fn`` propagate as they are.
@@ -255,26 +305,33 @@ def forward_backward_custom(
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
     specs = check_specs(regularizers)
+    for spec in specs:
+        spec.validate()
     names = [spec.name for spec in specs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"Duplicate regularizer names: {duplicates}")
+    # Every option is checked before the first request, not by the pipeline after it.
+    options = {
+        "track_grad_norms": check_flag("track_grad_norms", track_grad_norms),
+        "parallel": check_flag("parallel", parallel),
+        "timeout": check_timeout(timeout),
+        "max_concurrency": check_max_concurrency(max_concurrency),
+    }
 
     forward = client.forward(data, LINEAR_LOSS_FN)
     logprobs = _checked_logprobs(data, extract_per_datum_logprobs(forward))
     custom_loss = None
-    if specs or track_grad_norms:
-        options = {
-            "track_grad_norms": bool(track_grad_norms),
-            "parallel": parallel,
-            "timeout": timeout,
-            "max_concurrency": max_concurrency,
-        }
+    if specs or options["track_grad_norms"]:
         grads, metrics, custom_loss = _regularized_gradients(
             data, logprobs, loss_fn, specs, options
         )
     else:
         _, grads, metrics = evaluate_loss(data, logprobs, loss_fn)
+        for index, grad in enumerate(grads):
+            if not np.isfinite(grad).all():
+                message = f"the gradient of loss_fn is not finite (first in data[{index}])"
+                raise NonFiniteError("base", message, datum=index)
 
     backward = client.forward_backward(build_linear_loss_data(data, grads), LINEAR_LOSS_FN)
     if not isinstance(backward, ForwardBackwardOutput):

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from gradtrack.demo.files import replace_atomically
 from gradtrack.demo.table import BASE_TERM, gradient_shares
 
 __all__ = ["smooth", "write_report"]
@@ -64,7 +65,9 @@ def _term_series(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, np
                 norm = record["regularizers"][name].get("grad_norm_weighted")
             series[name]["norm"].append(np.nan if norm is None else float(norm))
             series[name]["share"].append(shares.get(name, np.nan))
-            series[name]["alignment"].append(alignment.get(name, np.nan))
+            # None: no alignment defined (no gradient, or a non-finite total).
+            cosine = alignment.get(name)
+            series[name]["alignment"].append(np.nan if cosine is None else float(cosine))
     return {name: {k: np.asarray(v) for k, v in parts.items()} for name, parts in series.items()}
 
 
@@ -130,7 +133,10 @@ def _norm_panel(ax: Any, records: Sequence[Mapping[str, Any]], series: dict, win
         curves.append(smooth(norms, window))
         ax.plot(steps, norms, color=colour, alpha=0.15, linewidth=0.8)
         ax.plot(steps, curves[-1], color=colour, linewidth=2, label=_label(name))
-    total = np.array([r.get("total_grad_norm", np.nan) for r in records], dtype=np.float64)
+    total = np.array(
+        [np.nan if r.get("total_grad_norm") is None else r["total_grad_norm"] for r in records],
+        dtype=np.float64,
+    )
     curves.append(smooth(total, window))
     ax.plot(steps, curves[-1], color="black", linewidth=1.3, linestyle="--", label="total gradient")
     base = series[BASE_TERM]["norm"]
@@ -257,7 +263,9 @@ def write_report(
 
     path = Path(path)
     window = max(1, len(records) // 30)
-    tracked = records[-1]["base_loss"].get("grad_norm") is not None
+    tracked = (
+        "total_grad_norm" in records[-1] or records[-1]["base_loss"].get("grad_norm") is not None
+    )
     text_rows = sum(len(lines or []) for lines in (samples or {}).values())
     text_height = 0.3 + 0.2 * text_rows  # inches: a title and one line per sample
     if tracked:
@@ -282,5 +290,6 @@ def write_report(
     for ax in panels:
         ax.grid(alpha=0.25)
         ax.spines[["top", "right"]].set_visible(False)
-    figure.savefig(path)
+    # Through a side file renamed over the name: never written through a link at path.
+    replace_atomically(path, lambda file: figure.savefig(file, format="png"))
     return path

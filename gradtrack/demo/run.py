@@ -32,7 +32,8 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,14 +41,18 @@ from typing import Any, TextIO
 import numpy as np
 
 import minigrad as mg
+from gradtrack._validate import check_flag
 from gradtrack.custom_loss import forward_backward_custom
 from gradtrack.demo.data import TextData, load_corpus, make_data, window_starts
+from gradtrack.demo.files import create_new
 from gradtrack.demo.progress import progress_bar
 from gradtrack.demo.regularizers import DEFAULT_REGULARIZERS, needs_reference, parse_regularizers
 from gradtrack.demo.summary import build_summary, write_json
 from gradtrack.demo.table import format_table
+from gradtrack.errors import NonFiniteError
 from gradtrack.local import AdamParams, CharLM, LocalTrainingClient
 from gradtrack.types import CustomLossOutput, Datum, RegularizerSpec
+from minigrad.memory import tune_allocator
 
 __all__ = [
     "MODEL_SIZE",
@@ -56,6 +61,7 @@ __all__ = [
     "DemoSettingsError",
     "default_out_folder",
     "nll_loss",
+    "non_finite_term",
     "run_demo",
 ]
 
@@ -85,7 +91,8 @@ class DemoConfig:
     """Everything that decides a demo run (``gradtrack demo --help`` explains each).
 
     ``out=None`` writes to a new folder under ``runs/`` named after the date
-    and time. Invalid values are a ``ValueError`` naming the field.
+    and time. Invalid values are a ``ValueError`` naming the field (a
+    ``TypeError`` for a flag that is not a bool).
 
     Examples
     --------
@@ -118,6 +125,9 @@ class DemoConfig:
             raise ValueError(f"DemoConfig seed must be an int >= 0, got {self.seed!r}")
         if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"DemoConfig lr must be a positive finite number, got {self.lr!r}")
+        for name in ("sequential", "track", "plot", "quiet"):
+            # "no" would read as true: a flag must be a bool.
+            check_flag(f"DemoConfig {name}", getattr(self, name))
 
 
 def default_out_folder(root: str | Path = "runs") -> Path:
@@ -142,7 +152,8 @@ class DemoResult:
 
     ``summary`` is the content of ``summary.json``, ``records`` the rows of
     ``metrics.jsonl``; ``report`` is the path of ``report.png`` (None when
-    not drawn).
+    not drawn). ``diverged`` is None, or ``{"step", "term", "reason"}`` when
+    a loss or gradient went non-finite and training stopped there.
 
     Examples
     --------
@@ -156,6 +167,7 @@ class DemoResult:
     out: Path
     interrupted: bool = False
     report: Path | None = None
+    diverged: dict[str, Any] | None = None
 
 
 def nll_loss(data: Sequence[Datum], logprobs: Sequence[mg.Tensor]) -> tuple[mg.Tensor, dict]:
@@ -249,52 +261,131 @@ def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     return threadpool_limits(limits=1, user_api="blas")
 
 
+@dataclass
+class _Training:
+    """What the training loop reached."""
+
+    records: list[dict[str, Any]]
+    wall_time: float
+    interrupted: bool = False
+    diverged: dict[str, Any] | None = None
+
+
+def non_finite_term(output: CustomLossOutput) -> tuple[str, str] | None:
+    """The first term of a step whose value or gradient norm is not finite, and which.
+
+    Returns ``(term, what)`` with ``term`` ``"base"``, a regularizer's name or
+    ``"total"``, or None when every number is finite.
+
+    Examples
+    --------
+    >>> from gradtrack.types import RegularizerOutput
+    >>> l2 = RegularizerOutput.from_computation("l2", float("inf"), 1e300, {})
+    >>> non_finite_term(CustomLossOutput.build(2.0, {}, [l2]))
+    ('l2', 'value')
+    """
+    checks: list[tuple[str, str, float | None]] = [("base", "value", output.base_loss["value"])]
+    for name, term in output.regularizers.items():
+        checks += [(name, "value", term.value), (name, "contribution", term.contribution)]
+    checks.append(("base", "gradient norm", output.base_loss.get("grad_norm")))
+    for name, term in output.regularizers.items():
+        checks.append((name, "weighted gradient norm", term.grad_norm_weighted))
+    checks += [
+        ("total", "loss", output.loss_total),
+        ("total", "gradient norm", output.total_grad_norm),
+    ]
+    for term_name, what, number in checks:
+        if number is not None and not math.isfinite(number):
+            return term_name, what
+    return None
+
+
+def _divergence(step: int, term: str, what: str) -> dict[str, Any]:
+    label = {"base": "the base loss (nll)", "total": "the total loss"}
+    where = label.get(term, f"regularizer {term!r}")
+    return {"step": step, "term": term, "reason": f"the {what} of {where} is not finite"}
+
+
+@contextlib.contextmanager
+def _quiet_overflow() -> Iterator[None]:
+    """Silence NumPy's overflow warnings while training: divergence is reported, once.
+
+    A diverging run overflows in many places at once (and in the regularizer
+    threads, which is why this is a warnings filter and not ``np.errstate``);
+    the loop names the step and the term itself, in one line.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message="(overflow|invalid value|divide by zero) encountered",
+            category=RuntimeWarning,
+        )
+        yield
+
+
 def _train(
     config: DemoConfig, specs: list[RegularizerSpec], setup: _Setup, metrics_path: Path
-) -> tuple[list[dict[str, Any]], bool, float]:
+) -> _Training:
     """The training loop: one custom-loss step and one optimizer step per iteration.
 
-    Returns the records, whether Ctrl-C stopped the loop, and its wall time.
     Each record is written and flushed as its step ends, so the file holds
-    every finished step whatever happens next.
+    every finished step whatever happens next. A step whose loss or gradient
+    is not finite stops the loop before the optimizer applies it: its record
+    (when the pipeline produced one) is written with ``"diverged": true``.
     """
-    records: list[dict[str, Any]] = []
     adam = AdamParams(learning_rate=config.lr)
     bar = progress_bar(config.steps, quiet=config.quiet)
     started = time.perf_counter()
+    training = _Training([], 0.0)
+
+    def write(metrics_file: TextIO, step: int, output: CustomLossOutput, **extra: Any) -> None:
+        record = {"step": step, "wall_time": round(time.perf_counter() - started, 4)}
+        record.update(output.to_dict(), **extra)
+        # One strict-JSON write per line: an interrupt falls between lines, never inside one.
+        metrics_file.write(json.dumps(record, allow_nan=False) + "\n")
+        metrics_file.flush()
+        training.records.append(record)
+
     try:
-        with open(metrics_path, "w", encoding="utf-8") as metrics_file:
+        with _quiet_overflow(), create_new(metrics_path) as metrics_file:
             for step in range(1, config.steps + 1):
                 chosen = setup.batch_rng.choice(len(setup.pool), config.batch_size, replace=False)
-                result = forward_backward_custom(
-                    setup.client,
-                    [setup.pool[i] for i in chosen],
-                    nll_loss,
-                    regularizers=specs,
-                    track_grad_norms=config.track,
-                    parallel=not config.sequential,
-                )
-                setup.client.optim_step(adam)
+                try:
+                    result = forward_backward_custom(
+                        setup.client,
+                        [setup.pool[i] for i in chosen],
+                        nll_loss,
+                        regularizers=specs,
+                        track_grad_norms=config.track,
+                        parallel=not config.sequential,
+                    )
+                except NonFiniteError as exc:
+                    if exc.output is not None:
+                        write(metrics_file, step, exc.output, diverged=True)
+                    reason = {"step": step, "term": exc.term, "reason": str(exc)}
+                    training.diverged = reason
+                    break
                 output = result.custom_loss
                 if output is None:  # no regularizers and no tracking: only the base loss
                     output = CustomLossOutput.build(result.metrics["nll"], result.metrics, [])
-                record = {
-                    "step": step,
-                    "wall_time": round(time.perf_counter() - started, 4),
-                    **output.to_dict(),
-                }
+                bad = non_finite_term(output)
+                if bad is not None:
+                    write(metrics_file, step, output, diverged=True)
+                    term, what = bad
+                    training.diverged = _divergence(step, term, what)
+                    break
+                setup.client.optim_step(adam)
+                extra = {}
                 if step % config.eval_every == 0 or step == config.steps:
-                    record["val_nll"] = _validation_nll(setup.client, setup.validation)
-                # One write per line: an interrupt falls between lines, never inside one.
-                metrics_file.write(json.dumps(record) + "\n")
-                metrics_file.flush()
-                records.append(record)
+                    extra["val_nll"] = _validation_nll(setup.client, setup.validation)
+                write(metrics_file, step, output, **extra)
                 bar.update(output.loss_total, output.total_grad_norm)
     except KeyboardInterrupt:
-        return records, True, time.perf_counter() - started
+        training.interrupted = True
     finally:
         bar.close()
-    return records, False, time.perf_counter() - started
+    training.wall_time = time.perf_counter() - started
+    return training
 
 
 def _describe(
@@ -371,7 +462,12 @@ def run_demo(
     -------
     DemoResult
         With ``interrupted=True`` (and a summary saying so) if Ctrl-C
-        stopped training; what was written up to then stays intact.
+        stopped training; what was written up to then stays intact. With
+        ``diverged`` set (and ``summary["diverged"]``) if a loss, gradient
+        or the model's logprobs went non-finite: training stops at that
+        step, before the optimizer applies it, and no samples or picture
+        are made of the broken model. Every file is strict JSON (a
+        non-finite number is ``null``).
 
     Raises
     ------
@@ -395,6 +491,9 @@ def run_demo(
 
     specs = parse_regularizers(config.regularizers) if specs is None else specs
     out = default_out_folder() if config.out is None else Path(config.out)
+    # Keeping freed arrays' memory in the process makes each step faster (see
+    # minigrad.memory); a command-line run owns its process, so it opts in.
+    tune_allocator()
     with _one_blas_thread():
         # Settings that do not fit the data fail here, before the folder exists.
         setup = _setup(config, specs)
@@ -420,8 +519,10 @@ def _run(
     say()
     initial_val = _validation_nll(setup.client, setup.validation)
 
-    records, interrupted, wall_time = _train(config, specs, setup, out / "metrics.jsonl")
-    if not interrupted:
+    training = _train(config, specs, setup, out / "metrics.jsonl")
+    records, interrupted, wall_time = training.records, training.interrupted, training.wall_time
+    stopped = interrupted or training.diverged is not None
+    if not stopped:
         samples["after"] = _samples(setup)
     summary = build_summary(
         **_describe(config, specs, setup, out),
@@ -430,6 +531,7 @@ def _run(
         wall_time=wall_time,
         initial_val=initial_val,
         samples=samples,
+        diverged=training.diverged,
     )
     # Written before the (slower) picture, so it exists even if that is stopped.
     write_json(out / "summary.json", summary)
@@ -439,6 +541,9 @@ def _run(
             f"metrics.jsonl and summary.json are in {out}"
         )
         return DemoResult(summary, records, out, interrupted=True)
+    if training.diverged is not None:
+        # The caller reports it (the command line in one line); nothing more to draw.
+        return DemoResult(summary, records, out, diverged=training.diverged)
 
     report = None
     if config.plot:

@@ -8,13 +8,15 @@ never leaves half a file behind.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gradtrack.demo.files import replace_atomically
 from gradtrack.demo.table import summarize_terms
 
-__all__ = ["build_summary", "first_last", "write_json"]
+__all__ = ["build_summary", "first_last", "strict_json", "write_json"]
 
 
 def first_last(
@@ -43,11 +45,14 @@ def build_summary(
     wall_time: float,
     initial_val: float | None,
     samples: Mapping[str, Sequence[str] | None],
+    diverged: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary of a run, as plain JSON-ready values.
 
     Keys: ``command``, ``config`` (the settings), ``model``, ``corpus``,
     ``regularizers`` (name and weight), ``steps_completed``, ``interrupted``,
+    ``diverged`` (None, or ``{"step", "term", "reason"}``: the step at which a
+    number went non-finite, the term it did so in, and the message),
     ``wall_time`` (seconds of training), ``loss`` and ``nll`` (first and
     last step), ``validation_nll`` (before training and at the last
     evaluation), ``final_terms`` (:func:`~gradtrack.demo.table.summarize_terms`,
@@ -74,6 +79,7 @@ def build_summary(
         "regularizers": [dict(regularizer) for regularizer in regularizers],
         "steps_completed": len(records),
         "interrupted": interrupted,
+        "diverged": None if diverged is None else dict(diverged),
         "wall_time": round(wall_time, 3),
         "loss": first_last(records, lambda r: r["loss_total"]),
         "nll": first_last(records, lambda r: r["base_loss"]["value"]),
@@ -90,8 +96,11 @@ def build_summary(
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     """Write ``payload`` as indented JSON to ``path``, all at once.
 
-    The text goes to a side file that is then renamed over ``path``, so a
-    reader (or a Ctrl-C) never sees half a file.
+    The text goes to a new, randomly named side file that is then renamed
+    over ``path``, so a reader (or a Ctrl-C) never sees half a file, and a
+    symbolic link at ``path`` is replaced, never written through (see
+    :mod:`gradtrack.demo.files`). The JSON is strict: non-finite numbers
+    are written as ``null``.
 
     Examples
     --------
@@ -103,6 +112,22 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> None:
       "a": 1
     }
     """
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    partial.replace(path)
+    text = json.dumps(strict_json(payload), indent=2, allow_nan=False) + "\n"
+    replace_atomically(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float (at any depth) replaced by ``None``.
+
+    Examples
+    --------
+    >>> strict_json({"loss": float("inf"), "steps": [1.0, float("nan")]})
+    {'loss': None, 'steps': [1.0, None]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(item) for item in value]
+    return value

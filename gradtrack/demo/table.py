@@ -19,20 +19,31 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["BASE_TERM", "format_table", "gradient_shares", "summarize_terms"]
+__all__ = ["BASE_TERM", "NO_GRADIENT_MARK", "format_table", "gradient_shares", "summarize_terms"]
 
 BASE_TERM = "base"
 """The key of the base loss in ``grad_alignment`` and in the term summaries."""
 
 
+NO_GRADIENT_MARK = "no grad"
+"""What the table shows instead of a gradient norm for a term that has none."""
+
+
 def _weighted_norms(record: Mapping[str, Any]) -> dict[str, float] | None:
-    """Each term's weighted gradient norm in one record, or None when untracked."""
-    base_norm = record["base_loss"].get("grad_norm")
-    if base_norm is None:
+    """Each term's weighted gradient norm in one record, or None when untracked.
+
+    A term without a gradient (``grad_status: "no_gradient"``) has no norm and
+    no share; it is left out rather than counted as 0.
+    """
+    base = record["base_loss"]
+    if base.get("grad_norm") is None and "total_grad_norm" not in record:
         return None
-    norms = {BASE_TERM: float(base_norm)}
+    norms = {}
+    if base.get("grad_norm") is not None:
+        norms[BASE_TERM] = float(base["grad_norm"])
     for name, output in record["regularizers"].items():
-        norms[name] = float(output.get("grad_norm_weighted") or 0.0)
+        if output.get("grad_status") != "no_gradient":
+            norms[name] = float(output.get("grad_norm_weighted") or 0.0)
     return norms
 
 
@@ -77,7 +88,8 @@ def summarize_terms(records: Sequence[Mapping[str, Any]], last: int = 50) -> dic
     dict
         ``{"steps": n, "terms": [...], "total": {"value", "grad_norm"}}``; each
         term has ``term, value, weight, contribution, grad_norm, share,
-        alignment`` (gradient fields are None when tracking was off).
+        alignment, grad_status`` (gradient fields are None when tracking was
+        off; ``grad_status`` is the last step's, None when all was well).
 
     Examples
     --------
@@ -104,6 +116,7 @@ def summarize_terms(records: Sequence[Mapping[str, Any]], last: int = 50) -> dic
             "weight": 1.0,
             "contribution": _mean([r["base_loss"]["value"] for r in window]),
             "grad_norm": _mean([r["base_loss"].get("grad_norm") for r in window]),
+            "grad_status": window[-1]["base_loss"].get("grad_status"),
         }
     ]
     for name in window[-1]["regularizers"]:
@@ -115,6 +128,7 @@ def summarize_terms(records: Sequence[Mapping[str, Any]], last: int = 50) -> dic
                 "weight": outputs[-1]["weight"],
                 "contribution": _mean([o["contribution"] for o in outputs]),
                 "grad_norm": _mean([o.get("grad_norm_weighted") for o in outputs]),
+                "grad_status": outputs[-1].get("grad_status"),
             }
         )
     for term in terms:
@@ -144,15 +158,19 @@ def format_table(summary: Mapping[str, Any], base_label: str = "nll (base)") -> 
     """
     header = ["term", "value", "weight", "contribution", "grad norm", "share", "alignment"]
     rows = []
+    marked = False
     for term in summary["terms"]:
         share = term["share"]
+        grad_norm = _number(term["grad_norm"], ".3g")
+        if term.get("grad_status") == "no_gradient":
+            grad_norm, marked = NO_GRADIENT_MARK, True
         rows.append(
             [
                 base_label if term["term"] == BASE_TERM else term["term"],
                 _number(term["value"], ".4g"),
                 _number(term["weight"], "g"),
                 _number(term["contribution"], ".4f"),
-                _number(term["grad_norm"], ".3g"),
+                grad_norm,
                 "-" if share is None else f"{share:.0%}",
                 _number(term["alignment"], "+.2f"),
             ]
@@ -176,7 +194,14 @@ def format_table(summary: Mapping[str, Any], base_label: str = "nll (base)") -> 
     legend = textwrap.fill(
         "grad norm: norm of the term's weighted gradient with respect to the logprobs; "
         "share: its part of the sum of those norms; alignment: cosine with the total "
-        "gradient (below 0: the term pulls against the update).",
+        "gradient (below 0: the term pulls against the update)."
+        + (
+            f" {NO_GRADIENT_MARK}: the term's loss is not connected to the logprobs in "
+            "minigrad's graph (computed with NumPy?), so autodiff sees no gradient and it "
+            "trains nothing."
+            if marked
+            else ""
+        ),
         width=max(60, len(rule)),
     )
     return "\n".join(body) + "\n" + legend

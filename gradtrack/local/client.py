@@ -248,6 +248,8 @@ class LocalTrainingClient:
         if not isinstance(datum, Datum):
             raise TypeError(f"data[{index}] must be a Datum, got {type(datum).__name__}")
         tokens = np.asarray(datum.model_input.to_ints(), dtype=np.int64)
+        if tokens.size == 0:
+            raise ValueError(f"data[{index}] has no tokens: every datum needs at least one")
         inputs = datum.loss_fn_inputs
         if "target_tokens" not in inputs:
             raise ValueError(f"data[{index}]: target_tokens missing from loss_fn_inputs")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 import minigrad as mg
+from gradtrack._validate import check_finite_array
 from gradtrack.penalties._checks import (
     check_bool,
     check_choice,
@@ -48,6 +49,10 @@ _ENTROPY_FLOOR = -50.0
 def _distributions(p: Any, q: Any, where: str) -> tuple[mg.Tensor, mg.Tensor]:
     p, q = floating_tensor(p), floating_tensor(q)
     check_same_shape(p, q, ("p", "q"), where)
+    # NaN or +inf is no log-probability; clipping would turn it into a plausible number
+    # (a +inf reference gives a KL of -100).
+    check_finite_array(p.data, f"{where}: p")
+    check_finite_array(q.data, f"{where}: q")
     if p.ndim == 0:
         raise ValueError(f"{where}: inputs need a class axis (at least 1-D), got shape ()")
     return p, q
@@ -84,7 +89,9 @@ def kl_divergence(
     Parameters
     ----------
     p, q : array-like or Tensor
-        Log-probabilities of the same shape, classes on the last axis.
+        Log-probabilities of the same shape, classes on the last axis. NaN
+        or ``+inf`` is a ``ValueError`` naming ``p`` or ``q``; ``-inf`` (a
+        zero probability) is allowed.
     reduction : {"mean", "sum", "none"}
         Over rows.
     direction : {"forward", "reverse"}

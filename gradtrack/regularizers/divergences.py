@@ -16,6 +16,7 @@ import numpy as np
 
 import minigrad as mg
 from gradtrack import penalties
+from gradtrack._validate import check_finite_array
 from gradtrack.penalties._checks import check_bool, check_choice, check_real, reduce
 from gradtrack.regularizers.base import (
     Regularizer,
@@ -106,6 +107,15 @@ def _constant_array(reference: Any) -> np.ndarray:
     return np.asarray(reference)
 
 
+def _checked_reference(array: np.ndarray, source: str) -> np.ndarray:
+    """The reference as a floating array, or ``ValueError`` naming ``source``."""
+    if array.dtype.kind not in "fiu":
+        raise ValueError(
+            f"KLDivergence: {source} must hold numeric log-probabilities, got dtype {array.dtype}"
+        )
+    return check_finite_array(array.astype(np.float64, copy=False), f"KLDivergence: {source}")
+
+
 class KLDivergence(Regularizer):
     """KL divergence of the logprobs from a reference distribution, spec name ``"kl_divergence"``.
 
@@ -133,7 +143,11 @@ class KLDivergence(Regularizer):
     -----
     At least one reference source is required (``ValueError`` otherwise).
     The reference must have exactly the logprobs' shape: a mismatch is a
-    ``ValueError`` showing both shapes.
+    ``ValueError`` showing both shapes. It must be numeric log-probabilities:
+    a NaN or ``+inf`` (or a non-numeric dtype) is a ``ValueError`` naming
+    where the reference came from (``reference_logprobs``, checked at
+    construction; ``reference_field '<name>'`` or ``compute_reference``,
+    checked when evaluated). ``-inf`` (a zero probability) is allowed.
 
     Metrics: ``kl_divergence`` (the loss), ``kl_direction``, ``kl_symmetric``,
     ``kl_max`` and ``kl_min`` (over the per-row divergences).
@@ -174,7 +188,9 @@ class KLDivergence(Regularizer):
                 f"got {type(compute_reference).__name__}"
             )
         self.reference_logprobs = (
-            None if reference_logprobs is None else _constant_array(reference_logprobs)
+            None
+            if reference_logprobs is None
+            else _checked_reference(_constant_array(reference_logprobs), "reference_logprobs")
         )
         self.reference_field = reference_field
         self.compute_reference = compute_reference
@@ -199,13 +215,15 @@ class KLDivergence(Regularizer):
             "reduction": self.reduction,
         }
 
-    def _reference(self, data: Any) -> Any:
+    def _reference(self, data: Any) -> np.ndarray:
         if self.reference_logprobs is not None:
-            return self.reference_logprobs
+            return _checked_reference(self.reference_logprobs, "reference_logprobs")
         if self.reference_field is not None:
-            return field_array(data, self.reference_field, "KLDivergence")
+            array = field_array(data, self.reference_field, "KLDivergence")
+            return _checked_reference(array, f"reference_field {self.reference_field!r}")
         assert self.compute_reference is not None  # checked in __init__
-        return self.compute_reference(data)
+        computed = _constant_array(self.compute_reference(data))
+        return _checked_reference(computed, "compute_reference")
 
     def _evaluate(self, data: Any, logprobs: mg.Tensor) -> tuple[mg.Tensor, dict[str, Any]]:
         reference = reference_tensor(self._reference(data), logprobs, "KL divergence")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
@@ -94,12 +95,23 @@ def _as_optional_float(value: Any, what: str) -> float | None:
     return None if value is None else _as_float(value, what)
 
 
+def _finite_or_none(value: float) -> float | None:
+    """``value``, or ``None`` for NaN and ±inf, which strict JSON cannot hold."""
+    return value if math.isfinite(value) else None
+
+
 def _jsonable(value: Any) -> Any:
-    """Recursively turn ``value`` into plain Python values that ``json.dumps`` accepts."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    """Recursively turn ``value`` into plain Python values that strict JSON accepts.
+
+    Non-finite floats become ``None`` (``null``): ``NaN`` and ``Infinity`` are
+    not JSON, and most parsers other than Python's reject them.
+    """
+    if value is None or isinstance(value, (str, bool, int)):
         return value
+    if isinstance(value, float):
+        return _finite_or_none(value)
     if isinstance(value, np.generic):
-        return value.item()
+        return _jsonable(value.item())
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return to_dict()
@@ -108,10 +120,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if _is_array_like(value):
-        return np.asarray(value).tolist()
+        return _jsonable(np.asarray(value).tolist())
     item = getattr(value, "item", None)
     if callable(item):
-        return item()
+        return _jsonable(item())
     return value
 
 

@@ -14,6 +14,9 @@ from gradtrack.types._convert import (
     _jsonable,
 )
 
+GRAD_STATUSES: tuple[str | None, ...] = (None, "ok", "no_gradient", "failed")
+"""The values ``grad_status`` takes: ``None`` (not tracked), then see RegularizerOutput."""
+
 
 @dataclass
 class RegularizerOutput:
@@ -23,13 +26,29 @@ class RegularizerOutput:
     fields are Python floats. ``grad_norm`` is the norm of the regularizer's own (unweighted)
     gradient with respect to the logprobs, ``grad_norm_weighted`` is ``weight * grad_norm``,
     and ``grad_alignment`` is the cosine between this term's weighted gradient and the total
-    gradient. ``None`` means "not computed"; ``0.0`` is a real value.
+    gradient. ``None`` means "not computed" (or, for ``grad_alignment``, "not defined": the
+    total gradient was not finite); ``0.0`` is a real value.
+
+    ``grad_status`` says what the gradient fields mean when gradients were tracked:
+
+    ``"ok"``
+        The gradient was computed (it may be zero).
+    ``"no_gradient"``
+        The loss is not connected to the logprobs in minigrad's graph (computed with
+        NumPy, from ``logprobs.data``, or a constant), so autodiff cannot see it:
+        ``grad_norm`` is ``None``, not a misleading ``0.0``, and the term adds nothing to
+        the total gradient. A WARNING naming it is logged once.
+    ``"failed"``
+        Taking the gradient raised; ``grad_norm`` is ``0.0`` (as in the original) and a
+        WARNING names the term.
+
+    It is ``None`` when gradients were not tracked.
 
     Examples
     --------
     >>> out = RegularizerOutput.from_computation("l1", 10.0, 0.1, {"sum": 100}, grad_norm=5.0)
-    >>> out.contribution, out.grad_norm_weighted
-    (1.0, 0.5)
+    >>> out.contribution, out.grad_norm_weighted, out.grad_status
+    (1.0, 0.5, 'ok')
     """
 
     name: str
@@ -40,8 +59,14 @@ class RegularizerOutput:
     grad_norm_weighted: float | None = None
     custom: dict[str, Any] = field(default_factory=dict)
     grad_alignment: float | None = None
+    grad_status: str | None = None
 
     def __post_init__(self) -> None:
+        if self.grad_status not in GRAD_STATUSES:
+            raise ValueError(
+                f"RegularizerOutput grad_status must be one of {GRAD_STATUSES}, "
+                f"got {self.grad_status!r}"
+            )
         self.value = _as_float(self.value, "RegularizerOutput value")
         self.weight = _as_float(self.weight, "RegularizerOutput weight")
         self.contribution = _as_float(self.contribution, "RegularizerOutput contribution")
@@ -67,11 +92,13 @@ class RegularizerOutput:
         weight: float,
         custom: Mapping[str, Any] | None,
         grad_norm: Any = None,
+        grad_status: str | None = None,
     ) -> RegularizerOutput:
         """Build an output from a regularizer's loss value and metrics.
 
         ``contribution = weight * value``; ``grad_norm_weighted = weight * grad_norm`` when a
-        grad norm is given (``0.0`` included); ``custom=None`` becomes ``{}``.
+        grad norm is given (``0.0`` included); ``custom=None`` becomes ``{}``. Without a
+        ``grad_status``, a given grad norm means ``"ok"`` and none means not tracked.
 
         Examples
         --------
@@ -90,13 +117,18 @@ class RegularizerOutput:
             grad_norm=grad_norm,
             grad_norm_weighted=None if grad_norm is None else weight * grad_norm,
             custom={} if custom is None else custom,
+            grad_status=grad_status if grad_status or grad_norm is None else "ok",
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict; the gradient fields appear only when computed.
 
         ``grad_norm`` and ``grad_norm_weighted`` are present together exactly when
-        ``grad_norm is not None``; ``grad_alignment`` only when it is not ``None``.
+        ``grad_norm is not None``; ``grad_alignment`` only when it is not ``None``;
+        ``grad_status`` only when it flags something (``"no_gradient"`` or ``"failed"``:
+        ``"ok"`` is implied by a present ``grad_norm``, which keeps the dict as the
+        original writes it). Non-finite numbers become ``None``, so the dict is valid
+        strict JSON.
 
         Examples
         --------
@@ -105,16 +137,18 @@ class RegularizerOutput:
         """
         result: dict[str, Any] = {
             "name": self.name,
-            "value": self.value,
-            "weight": self.weight,
-            "contribution": self.contribution,
+            "value": _jsonable(self.value),
+            "weight": _jsonable(self.weight),
+            "contribution": _jsonable(self.contribution),
             "custom": _jsonable(self.custom),
         }
         if self.grad_norm is not None:
-            result["grad_norm"] = self.grad_norm
-            result["grad_norm_weighted"] = self.grad_norm_weighted
+            result["grad_norm"] = _jsonable(self.grad_norm)
+            result["grad_norm_weighted"] = _jsonable(self.grad_norm_weighted)
         if self.grad_alignment is not None:
-            result["grad_alignment"] = self.grad_alignment
+            result["grad_alignment"] = _jsonable(self.grad_alignment)
+        if self.grad_status not in (None, "ok"):
+            result["grad_status"] = self.grad_status
         return result
 
 
@@ -128,7 +162,10 @@ class CustomLossOutput:
     :class:`RegularizerOutput`, in spec order. ``total_grad_norm`` is the norm of the
     gradient of ``loss_total``; ``grad_alignment`` maps ``"base"`` and each regularizer name
     to the cosine between that term's weighted gradient and the total gradient. Both are
-    ``None`` unless gradient tracking was on.
+    ``None`` unless gradient tracking was on. An alignment is ``None`` for a term without a
+    gradient (``grad_status="no_gradient"``) and for every term when the total gradient is
+    not finite (no cosine is defined then). When the base loss has no gradient (or it
+    failed), ``base_loss`` also has ``grad_status`` (see :class:`RegularizerOutput`).
 
     Examples
     --------
@@ -143,7 +180,7 @@ class CustomLossOutput:
     regularizers: dict[str, RegularizerOutput]
     regularizer_total: float
     total_grad_norm: float | None = None
-    grad_alignment: dict[str, float] | None = None
+    grad_alignment: dict[str, float | None] | None = None
 
     def __post_init__(self) -> None:
         self.loss_total = _as_float(self.loss_total, "CustomLossOutput loss_total")
@@ -163,6 +200,7 @@ class CustomLossOutput:
         base_grad_norm: Any = None,
         total_grad_norm: Any = None,
         grad_alignment: Mapping[str, Any] | None = None,
+        base_grad_status: str | None = None,
     ) -> CustomLossOutput:
         """Assemble the output from the base loss and the regularizer outputs.
 
@@ -193,15 +231,23 @@ class CustomLossOutput:
         alignment = None
         if grad_alignment is not None:
             alignment = {
-                str(k): _as_float(v, f"grad_alignment[{k!r}]") for k, v in grad_alignment.items()
+                str(k): _as_optional_float(v, f"grad_alignment[{k!r}]")
+                for k, v in grad_alignment.items()
             }
+        if base_grad_status not in GRAD_STATUSES:
+            raise ValueError(
+                f"base_grad_status must be one of {GRAD_STATUSES}, got {base_grad_status!r}"
+            )
+        base_loss = {
+            "value": base_value,
+            "grad_norm": _as_optional_float(base_grad_norm, "base_grad_norm"),
+            "custom": {} if base_custom is None else dict(base_custom),
+        }
+        if base_grad_status not in (None, "ok"):
+            base_loss["grad_status"] = base_grad_status
         return cls(
             loss_total=base_value + regularizer_total,
-            base_loss={
-                "value": base_value,
-                "grad_norm": _as_optional_float(base_grad_norm, "base_grad_norm"),
-                "custom": {} if base_custom is None else dict(base_custom),
-            },
+            base_loss=base_loss,
             regularizers=regularizers,
             regularizer_total=regularizer_total,
             total_grad_norm=total_grad_norm,
@@ -223,8 +269,12 @@ class CustomLossOutput:
         """Return a JSON-ready dict.
 
         ``base_loss`` always has ``value``, ``grad_norm`` (``None`` when not computed) and
-        ``custom``; each regularizer entry is its :meth:`RegularizerOutput.to_dict`;
-        ``total_grad_norm`` and ``grad_alignment`` appear only when they are not ``None``.
+        ``custom`` (and ``grad_status`` when it flags something, as for a regularizer);
+        each regularizer entry is its
+        :meth:`RegularizerOutput.to_dict`; ``total_grad_norm`` and ``grad_alignment`` appear
+        only when they are not ``None``. Non-finite numbers (a diverged run's ``inf`` or
+        ``nan``) become ``None``, so the dict is valid strict JSON; the attributes keep
+        the real floats.
 
         Examples
         --------
@@ -232,30 +282,37 @@ class CustomLossOutput:
         {'loss_total': 2.5, 'regularizer_total': 0.0, 'base_loss': {'value': 2.5, 'grad_norm': None, 'custom': {'perplexity': 12.18}}, 'regularizers': {}}
         """  # noqa: E501
         base = self.base_loss or {}
+        base_dict = {
+            "value": _jsonable(base.get("value")),
+            "grad_norm": _jsonable(base.get("grad_norm")),
+            "custom": _jsonable(base.get("custom") or {}),
+        }
+        if base.get("grad_status") not in (None, "ok"):
+            base_dict["grad_status"] = base["grad_status"]
         result: dict[str, Any] = {
-            "loss_total": self.loss_total,
-            "regularizer_total": self.regularizer_total,
-            "base_loss": {
-                "value": _jsonable(base.get("value")),
-                "grad_norm": _jsonable(base.get("grad_norm")),
-                "custom": _jsonable(base.get("custom") or {}),
-            },
+            "loss_total": _jsonable(self.loss_total),
+            "regularizer_total": _jsonable(self.regularizer_total),
+            "base_loss": base_dict,
             "regularizers": {name: out.to_dict() for name, out in self.regularizers.items()},
         }
         if self.total_grad_norm is not None:
-            result["total_grad_norm"] = self.total_grad_norm
+            result["total_grad_norm"] = _jsonable(self.total_grad_norm)
         if self.grad_alignment is not None:
             result["grad_alignment"] = _jsonable(self.grad_alignment)
         return result
 
     def to_json(self, **json_kwargs: Any) -> str:
-        """Return :meth:`to_dict` as a JSON string; keyword arguments go to ``json.dumps``.
+        """Return :meth:`to_dict` as a strict JSON string; keyword arguments go to ``json.dumps``.
+
+        Non-finite numbers are written as ``null`` (never ``NaN`` or ``Infinity``, which
+        are not JSON).
 
         Examples
         --------
         >>> CustomLossOutput.build(1.0, None, []).to_json(sort_keys=True)
         '{"base_loss": {"custom": {}, "grad_norm": null, "value": 1.0}, "loss_total": 1.0, "regularizer_total": 0.0, "regularizers": {}}'
         """  # noqa: E501
+        json_kwargs.setdefault("allow_nan", False)
         return json.dumps(self.to_dict(), **json_kwargs)
 
 
