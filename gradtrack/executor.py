@@ -36,8 +36,12 @@ import numpy as np
 
 from gradtrack import telemetry
 from gradtrack.errors import RegularizerError, RegularizerTimeoutError
-from gradtrack.terms import as_logprobs_array, check_specs, evaluate_regularizer
-from gradtrack.tracker import gradient_or_warn
+from gradtrack.terms import (
+    as_logprobs_array,
+    check_specs,
+    evaluate_regularizer,
+    gradient_or_warn,
+)
 from gradtrack.types import RegularizerOutput, RegularizerSpec
 from gradtrack.vectors import vector_norm
 
@@ -55,8 +59,9 @@ __all__ = [
 class RegularizerResult:
     """A regularizer's output together with its gradient, for the pipeline.
 
-    ``grad`` is the unweighted gradient with respect to the logprobs (float64),
-    ``None`` when gradients were not tracked or could not be computed.
+    ``grad`` is the unweighted gradient with respect to the logprobs (in the
+    logprobs' dtype), ``None`` when gradients were not tracked or could not be
+    computed; ``grad_error`` is then the exception that stopped it, if any.
 
     Examples
     --------
@@ -67,6 +72,7 @@ class RegularizerResult:
 
     output: RegularizerOutput
     grad: np.ndarray | None
+    grad_error: BaseException | None = None
 
 
 def check_timeout(timeout: Any) -> float:
@@ -212,7 +218,7 @@ class _Job:
         output = RegularizerOutput.from_computation(
             spec.name, evaluation.value, spec.weight, evaluation.metrics, grad_norm=grad_norm
         )
-        return RegularizerResult(output, grad)
+        return RegularizerResult(output, grad, evaluation.grad_error)
 
     def settle(self, outcome: Any, finished_at: float) -> None:
         self.duration = finished_at - self.started

@@ -4,7 +4,6 @@ gradients, synthetic data, ``forward_backward``."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,10 +20,11 @@ from gradtrack.custom_loss.steps import (
     build_linear_loss_data,
     evaluate_loss,
     extract_per_datum_logprobs,
+    host_metrics,
+    scalar_loss,
     target_tokens_of,
 )
-from gradtrack.errors import RegularizerError
-from gradtrack.terms import check_specs, evaluate_regularizer
+from gradtrack.terms import check_specs, check_unique_names
 from gradtrack.types import (
     CustomLossOutput,
     Datum,
@@ -57,39 +57,27 @@ def _split(joined: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.nda
     return [piece.reshape(shape) for piece, shape in zip(pieces, shapes, strict=True)]
 
 
-def _linear_surrogate(leaf: mg.Tensor, value: float, gradient: np.ndarray) -> mg.Tensor:
-    """``value + ⟨g, ℓ − ℓ₀⟩``: worth ``value`` at ``ℓ₀ = leaf`` and with gradient ``g``.
-
-    Handed to the pipeline in place of a term already evaluated, it lets the
-    pipeline read the term's true value and (with tracking) its true
-    gradient without evaluating the term again. ``ℓ − ℓ₀`` is exactly 0 for
-    the finite logprobs this module accepts.
-    """
-    offset = leaf - leaf.detach()
-    return mg.sum(offset * gradient) + value
-
-
-@dataclass
-class _Gradients:
-    """The gradients each term computed inside the pipeline (written from its thread)."""
-
-    base: np.ndarray | None = None
-    terms: dict[str, np.ndarray] = field(default_factory=dict)
+def _split_tensor(joined: mg.Tensor, shapes: Sequence[tuple[int, ...]]) -> list[mg.Tensor]:
+    """:func:`_split` on a Tensor, differentiably: ``loss_fn`` sees one Tensor per datum."""
+    parts = []
+    start = 0
+    for shape in shapes:
+        length = shape[0] if shape else 1
+        parts.append(joined[start : start + length].reshape(shape))
+        start += length
+    return parts
 
 
-def _regularizer_term(
-    spec: RegularizerSpec, captured: _Gradients, timeout: float
-) -> Callable[[Any, mg.Tensor], Any]:
-    def term(data: Any, leaf: mg.Tensor) -> tuple[mg.Tensor, Any]:
-        evaluation = evaluate_regularizer(spec, data, leaf.data, track=True, timeout=timeout)
-        if evaluation.grad is None:
-            raise RegularizerError(
-                spec.name, f"its gradient failed: {evaluation.grad_error}"
-            ) from evaluation.grad_error
-        captured.terms[spec.name] = evaluation.grad
-        return _linear_surrogate(leaf, evaluation.value, evaluation.grad), evaluation.metrics
+def _per_datum_loss(loss_fn: LossFn, shapes: Sequence[tuple[int, ...]]) -> Callable[..., Any]:
+    """``loss_fn`` as a pipeline term: it takes the joined logprobs and returns a scalar."""
 
-    return term
+    def base_term(data: Any, joined: mg.Tensor) -> tuple[mg.Tensor, dict[str, Any]]:
+        result = loss_fn(data, _split_tensor(joined, shapes))
+        if not (isinstance(result, tuple | list) and len(result) == 2):
+            raise TypeError(f"loss_fn must return a (loss, metrics) pair, got {result!r}")
+        return scalar_loss(result[0]), host_metrics(result[1])
+
+    return base_term
 
 
 def _regularized_gradients(
@@ -101,26 +89,14 @@ def _regularized_gradients(
 ) -> tuple[list[np.ndarray], dict[str, Any], CustomLossOutput]:
     """Run the pipeline over the joined logprobs; return per-datum ``∂(L + Σ wᵢ Rᵢ)/∂ℓ``."""
     shapes = [lp.shape for lp in logprobs]
-    captured = _Gradients()
-
-    def base_term(data: Any, leaf: mg.Tensor) -> tuple[mg.Tensor, Any]:
-        value, grads, metrics = evaluate_loss(data, _split(leaf.data, shapes), loss_fn)
-        captured.base = _join(grads)
-        return _linear_surrogate(leaf, value, captured.base), metrics
-
-    terms = [
-        RegularizerSpec(
-            _regularizer_term(spec, captured, options["timeout"]), spec.weight, spec.name
-        )
-        for spec in specs
+    run = pipeline.evaluate(
+        data, _join(logprobs), _per_datum_loss(loss_fn, shapes), regularizers=specs, **options
+    )
+    grads = [
+        g.astype(lp.dtype)
+        for g, lp in zip(_split(run.total_gradient, shapes), logprobs, strict=True)
     ]
-    output = pipeline.compute(data, _join(logprobs), base_term, regularizers=terms, **options)
-    assert captured.base is not None  # the pipeline ran the base term or raised
-    total = np.array(captured.base, dtype=np.float64)
-    for spec in specs:
-        total = total + float(spec.weight) * captured.terms[spec.name]  # g = g_L + Σ wᵢ gᵢ
-    grads = [g.astype(lp.dtype) for g, lp in zip(_split(total, shapes), logprobs, strict=True)]
-    return grads, dict(output.base_loss["custom"]), output
+    return grads, dict(run.output.base_loss["custom"]), run.output
 
 
 def _checked_data(data: Any) -> list[Datum]:
@@ -210,10 +186,11 @@ def forward_backward_custom(
     per-token references line up. ``loss_fn`` itself always receives the
     per-datum list.
 
-    **One evaluation per term.** ``loss_fn`` and each regularizer are
-    evaluated once, with their gradient; the pipeline is handed linear
-    surrogates carrying those values and gradients, so its values and
-    gradient norms are the true ones and nothing runs twice.
+    **One evaluation per term.** With regularizers or tracking, ``loss_fn``
+    is the base loss of :func:`gradtrack.pipeline.evaluate` (called on the
+    joined logprobs split back per datum, differentiably); the pipeline
+    evaluates it and each regularizer once, with its gradient, and returns
+    the total gradient that is sent to the server.
 
     Raises
     ------
@@ -255,10 +232,7 @@ def forward_backward_custom(
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
     specs = check_specs(regularizers)
-    names = [spec.name for spec in specs]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"Duplicate regularizer names: {duplicates}")
+    check_unique_names(specs)
 
     forward = client.forward(data, LINEAR_LOSS_FN)
     logprobs = _checked_logprobs(data, extract_per_datum_logprobs(forward))

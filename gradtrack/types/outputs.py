@@ -13,6 +13,7 @@ from gradtrack.types._convert import (
     _as_optional_float,
     _jsonable,
 )
+from gradtrack.types.scalars import to_scalars
 
 
 @dataclass
@@ -23,7 +24,9 @@ class RegularizerOutput:
     fields are Python floats. ``grad_norm`` is the norm of the regularizer's own (unweighted)
     gradient with respect to the logprobs, ``grad_norm_weighted`` is ``weight * grad_norm``,
     and ``grad_alignment`` is the cosine between this term's weighted gradient and the total
-    gradient. ``None`` means "not computed"; ``0.0`` is a real value.
+    gradient. ``param_grad_norm`` is the norm of the same unweighted gradient with respect to
+    model parameters (see :func:`gradtrack.integrations.torch.backward`); its weighted twin is
+    ``param_grad_norm * weight``. ``None`` means "not computed"; ``0.0`` is a real value.
 
     Examples
     --------
@@ -40,6 +43,7 @@ class RegularizerOutput:
     grad_norm_weighted: float | None = None
     custom: dict[str, Any] = field(default_factory=dict)
     grad_alignment: float | None = None
+    param_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
         self.value = _as_float(self.value, "RegularizerOutput value")
@@ -51,6 +55,9 @@ class RegularizerOutput:
         )
         self.grad_alignment = _as_optional_float(
             self.grad_alignment, "RegularizerOutput grad_alignment"
+        )
+        self.param_grad_norm = _as_optional_float(
+            self.param_grad_norm, "RegularizerOutput param_grad_norm"
         )
         if self.custom is None:
             self.custom = {}
@@ -96,7 +103,8 @@ class RegularizerOutput:
         """Return a JSON-ready dict; the gradient fields appear only when computed.
 
         ``grad_norm`` and ``grad_norm_weighted`` are present together exactly when
-        ``grad_norm is not None``; ``grad_alignment`` only when it is not ``None``.
+        ``grad_norm is not None``; ``grad_alignment`` and ``param_grad_norm`` only when
+        they are not ``None``.
 
         Examples
         --------
@@ -115,6 +123,8 @@ class RegularizerOutput:
             result["grad_norm_weighted"] = self.grad_norm_weighted
         if self.grad_alignment is not None:
             result["grad_alignment"] = self.grad_alignment
+        if self.param_grad_norm is not None:
+            result["param_grad_norm"] = self.param_grad_norm
         return result
 
 
@@ -128,7 +138,9 @@ class CustomLossOutput:
     :class:`RegularizerOutput`, in spec order. ``total_grad_norm`` is the norm of the
     gradient of ``loss_total``; ``grad_alignment`` maps ``"base"`` and each regularizer name
     to the cosine between that term's weighted gradient and the total gradient. Both are
-    ``None`` unless gradient tracking was on.
+    ``None`` unless gradient tracking was on. ``total_param_grad_norm`` (and
+    ``base_loss["param_grad_norm"]``, present only then) are the parameter-space norms of
+    :func:`gradtrack.integrations.torch.backward` with ``param_norms``.
 
     Examples
     --------
@@ -144,6 +156,7 @@ class CustomLossOutput:
     regularizer_total: float
     total_grad_norm: float | None = None
     grad_alignment: dict[str, float] | None = None
+    total_param_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
         self.loss_total = _as_float(self.loss_total, "CustomLossOutput loss_total")
@@ -152,6 +165,9 @@ class CustomLossOutput:
         )
         self.total_grad_norm = _as_optional_float(
             self.total_grad_norm, "CustomLossOutput total_grad_norm"
+        )
+        self.total_param_grad_norm = _as_optional_float(
+            self.total_param_grad_norm, "CustomLossOutput total_param_grad_norm"
         )
 
     @classmethod
@@ -242,11 +258,25 @@ class CustomLossOutput:
             },
             "regularizers": {name: out.to_dict() for name, out in self.regularizers.items()},
         }
+        if base.get("param_grad_norm") is not None:
+            result["base_loss"]["param_grad_norm"] = _jsonable(base["param_grad_norm"])
         if self.total_grad_norm is not None:
             result["total_grad_norm"] = self.total_grad_norm
         if self.grad_alignment is not None:
             result["grad_alignment"] = _jsonable(self.grad_alignment)
+        if self.total_param_grad_norm is not None:
+            result["total_param_grad_norm"] = self.total_param_grad_norm
         return result
+
+    def to_scalars(self, prefix: str = "") -> dict[str, float]:
+        """Flat ``{name: float}`` for metric loggers (see :func:`gradtrack.loggers.to_scalars`).
+
+        Examples
+        --------
+        >>> CustomLossOutput.build(2.5, {"nll": 2.5}, []).to_scalars("train/")
+        {'train/loss/total': 2.5, 'train/loss/base': 2.5, 'train/loss/regularizers': 0.0, 'train/base/nll': 2.5}
+        """  # noqa: E501
+        return to_scalars(self, prefix)
 
     def to_json(self, **json_kwargs: Any) -> str:
         """Return :meth:`to_dict` as a JSON string; keyword arguments go to ``json.dumps``.
