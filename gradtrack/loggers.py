@@ -48,6 +48,9 @@ __all__ = [
     "MLflowLogger",
     "MetricLogger",
     "TensorBoardLogger",
+    "missing_packages",
+    "open_logger",
+    "parse_log_to",
     "to_scalars",
 ]
 
@@ -320,3 +323,94 @@ def _is_file_store(uri: str) -> bool:
         "://" not in uri
         and not uri.startswith(("databricks", "sqlite:", "postgresql", "mysql", "mssql", "http"))
     )
+
+
+# ------------------------------------------------------- from the command line
+
+LOG_KINDS = ("jsonl", "csv", "tensorboard", "mlflow")
+"""The destinations :func:`parse_log_to` knows, by name."""
+
+_EXTRA_OF = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
+
+
+def parse_log_to(text: str) -> list[tuple[str, str | None]]:
+    """``"tensorboard:DIR,mlflow[:URI],csv:FILE,jsonl:FILE"`` as ``[(kind, target), ...]``.
+
+    Each item is a kind, then (after the first ``:``) its target: a folder
+    for ``tensorboard``, a file for ``csv`` and ``jsonl`` (all required), an
+    optional tracking URI for ``mlflow``. The check needs no optional package.
+
+    Raises
+    ------
+    ValueError
+        An empty item, an unknown kind, a missing target, a kind given twice.
+
+    Examples
+    --------
+    >>> parse_log_to("tensorboard:runs/tb,mlflow,csv:m.csv")
+    [('tensorboard', 'runs/tb'), ('mlflow', None), ('csv', 'm.csv')]
+    >>> parse_log_to("mlflow:file:///tmp/mlruns")
+    [('mlflow', 'file:///tmp/mlruns')]
+    >>> parse_log_to("wandb:x")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown destination 'wandb' in 'wandb:x'; choose from jsonl, csv, tensorboard, mlflow
+    """  # noqa: E501
+    if not isinstance(text, str):
+        raise TypeError(f"expected a str, got {type(text).__name__}")
+    targets: list[tuple[str, str | None]] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            raise ValueError(f"empty destination in {text!r}")
+        kind, _, target = item.partition(":")
+        if kind not in LOG_KINDS:
+            raise ValueError(
+                f"unknown destination {kind!r} in {item!r}; choose from {', '.join(LOG_KINDS)}"
+            )
+        if not target and kind != "mlflow":
+            raise ValueError(f"{kind} needs a target: {kind}:PATH")
+        if any(kind == seen for seen, _ in targets):
+            raise ValueError(f"{kind} is given twice in {text!r}")
+        targets.append((kind, target or None))
+    return targets
+
+
+def missing_packages(targets: list[tuple[str, str | None]]) -> list[str]:
+    """The optional packages the destinations need and this environment lacks.
+
+    Examples
+    --------
+    >>> missing_packages([("csv", "m.csv")])
+    []
+    """
+    import importlib.util
+
+    return [
+        _EXTRA_OF[kind]
+        for kind, _ in targets
+        if kind in _EXTRA_OF and importlib.util.find_spec(_EXTRA_OF[kind]) is None
+    ]
+
+
+def open_logger(kind: str, target: str | None, *, run_name: str | None = None) -> MetricLogger:
+    """The logger for one parsed destination of :func:`parse_log_to`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> logger = open_logger("csv", str(Path(tempfile.mkdtemp()) / "m.csv"))
+    >>> type(logger).__name__
+    'CSVLogger'
+    >>> logger.close()
+    """
+    if kind == "jsonl":
+        return JSONLLogger(str(target))
+    if kind == "csv":
+        return CSVLogger(str(target))
+    if kind == "tensorboard":
+        return TensorBoardLogger(str(target))
+    if kind == "mlflow":
+        return MLflowLogger(target, run_name=run_name)
+    raise ValueError(f"unknown destination {kind!r}; choose from {', '.join(LOG_KINDS)}")

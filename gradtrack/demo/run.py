@@ -47,6 +47,7 @@ from gradtrack.demo.regularizers import DEFAULT_REGULARIZERS, needs_reference, p
 from gradtrack.demo.summary import build_summary, write_json
 from gradtrack.demo.table import format_table
 from gradtrack.local import AdamParams, CharLM, LocalTrainingClient
+from gradtrack.loggers import open_logger, parse_log_to
 from gradtrack.types import CustomLossOutput, Datum, RegularizerSpec
 
 __all__ = [
@@ -106,8 +107,16 @@ class DemoConfig:
     out: Path | None = None
     quiet: bool = False
     eval_every: int = 50
+    log_to: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.log_to, str):
+            raise ValueError(f"DemoConfig log_to must be a str, got {self.log_to!r}")
+        if self.log_to:
+            try:
+                parse_log_to(self.log_to)
+            except ValueError as exc:
+                raise ValueError(f"DemoConfig log_to: {exc}") from None
         for name in ("steps", "batch_size", "eval_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -263,7 +272,13 @@ def _train(
     bar = progress_bar(config.steps, quiet=config.quiet)
     started = time.perf_counter()
     try:
-        with open(metrics_path, "w", encoding="utf-8") as metrics_file:
+        with contextlib.ExitStack() as stack:
+            metrics_file = stack.enter_context(open(metrics_path, "w", encoding="utf-8"))
+            # Extra destinations (--log-to) get the same steps, each flushed as it ends.
+            loggers = [
+                stack.enter_context(open_logger(kind, target, run_name=metrics_path.parent.name))
+                for kind, target in (parse_log_to(config.log_to) if config.log_to else [])
+            ]
             for step in range(1, config.steps + 1):
                 chosen = setup.batch_rng.choice(len(setup.pool), config.batch_size, replace=False)
                 result = forward_backward_custom(
@@ -288,6 +303,8 @@ def _train(
                 # One write per line: an interrupt falls between lines, never inside one.
                 metrics_file.write(json.dumps(record) + "\n")
                 metrics_file.flush()
+                for logger in loggers:
+                    logger.log(output, step)
                 records.append(record)
                 bar.update(output.loss_total, output.total_grad_norm)
     except KeyboardInterrupt:
