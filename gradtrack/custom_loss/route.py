@@ -3,6 +3,8 @@ gradients, synthetic data, ``forward_backward``."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -32,7 +34,7 @@ from gradtrack.types import (
     RegularizerSpec,
 )
 
-__all__ = ["forward_backward_custom"]
+__all__ = ["forward_backward_custom", "forward_backward_custom_async"]
 
 
 # --------------------------------------------------------- the whole route
@@ -97,6 +99,23 @@ def _regularized_gradients(
         for g, lp in zip(_split(run.total_gradient, shapes), logprobs, strict=True)
     ]
     return grads, dict(run.output.base_loss["custom"]), run.output
+
+
+def _checked_arguments(
+    client: Any, data: Any, loss_fn: Any, regularizers: Iterable[Any]
+) -> tuple[list[Datum], list[RegularizerSpec]]:
+    """Every argument check of :func:`forward_backward_custom`, before any request."""
+    if not isinstance(client, TrainingClient):
+        raise TypeError(
+            "client must have forward(data, loss_fn) and forward_backward(data, loss_fn), "
+            f"got {type(client).__name__}"
+        )
+    data = _checked_data(data)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    specs = check_specs(regularizers)
+    check_unique_names(specs)
+    return data, specs
 
 
 def _checked_data(data: Any) -> list[Datum]:
@@ -223,17 +242,7 @@ def forward_backward_custom(
     >>> client.weights, out.metrics
     ([[0.5, 0.5]], {'loss': 0.25, 'nll': 1.5})
     """
-    if not isinstance(client, TrainingClient):
-        raise TypeError(
-            "client must have forward(data, loss_fn) and forward_backward(data, loss_fn), "
-            f"got {type(client).__name__}"
-        )
-    data = _checked_data(data)
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-    specs = check_specs(regularizers)
-    check_unique_names(specs)
-
+    data, specs = _checked_arguments(client, data, loss_fn, regularizers)
     forward = client.forward(data, LINEAR_LOSS_FN)
     logprobs = _checked_logprobs(data, extract_per_datum_logprobs(forward))
     custom_loss = None
@@ -262,3 +271,64 @@ def forward_backward_custom(
         {**backward.metrics, **metrics},
         custom_loss=custom_loss,
     )
+
+
+def forward_backward_custom_async(
+    client: TrainingClient,
+    data: Sequence[Datum],
+    loss_fn: LossFn,
+    *,
+    regularizers: Iterable[RegularizerSpec] = (),
+    track_grad_norms: bool = False,
+    parallel: bool = True,
+    timeout: float = 30.0,
+    max_concurrency: int | None = None,
+) -> concurrent.futures.Future[CustomForwardBackwardOutput]:
+    """:func:`forward_backward_custom` in a background thread; returns its ``Future``.
+
+    The arguments are checked here, before the call returns (the same
+    ``TypeError``/``ValueError`` as the synchronous route); everything else
+    runs in a daemon thread, and its result or exception lands in the
+    future. Wait with ``future.result(timeout=...)``; a daemon thread never
+    holds up the interpreter's exit. Two steps in flight on one client must
+    be something that client allows (the SDK's futures pipeline requests;
+    a local PyTorch model does not take two backwards at once safely).
+
+    Examples
+    --------
+    >>> from gradtrack.types import ModelInput, TensorData
+    >>> class Fixed:
+    ...     def forward(self, data, loss_fn):
+    ...         entries = [{"logprobs": TensorData([-1.0, -2.0], "float32")} for _ in data]
+    ...         return ForwardBackwardOutput(loss_fn, entries, {})
+    ...     def forward_backward(self, data, loss_fn):
+    ...         return ForwardBackwardOutput(loss_fn, [], {"loss": 0.25})
+    >>> datum = Datum(ModelInput.from_ints([7, 8]), {"target_tokens": [8, 9]})
+    >>> future = forward_backward_custom_async(Fixed(), [datum], lambda d, lps: (-lps[0].sum(), {}))
+    >>> future.result(timeout=30).metrics
+    {'loss': 0.25}
+    """
+    data, specs = _checked_arguments(client, data, loss_fn, regularizers)
+    future: concurrent.futures.Future[CustomForwardBackwardOutput] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return  # cancelled before it started
+        try:
+            result = forward_backward_custom(
+                client,
+                data,
+                loss_fn,
+                regularizers=specs,
+                track_grad_norms=track_grad_norms,
+                parallel=parallel,
+                timeout=timeout,
+                max_concurrency=max_concurrency,
+            )
+        except BaseException as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=run, name="gradtrack-forward-backward-custom", daemon=True).start()
+    return future
