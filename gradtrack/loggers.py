@@ -251,6 +251,9 @@ _MLFLOW_BATCH = 1000  # the most metrics one log_batch request may carry
 class MLflowLogger(MetricLogger):
     """One MLflow run; each key is a metric logged at each step (extra ``mlflow``).
 
+    Characters MLflow does not allow in a metric name are replaced by ``_``.
+    ``run_id`` names the run; ``close()`` marks it finished.
+
     Parameters
     ----------
     tracking_uri : str, optional
@@ -265,9 +268,6 @@ class MLflowLogger(MetricLogger):
         Created if missing; the default experiment otherwise.
     prefix : str
         Put before every key.
-
-    Characters MLflow does not allow in a metric name are replaced by ``_``.
-    ``run_id`` names the run; ``close()`` marks it finished.
 
     Raises
     ------
