@@ -35,10 +35,20 @@ def losses(metrics: Path) -> list[float]:
 def test_torch_loop(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     metrics = tmp_path / "loop.jsonl"
-    done = run([str(EXAMPLES / "torch_loop.py"), "--steps", "30", "--metrics", str(metrics)])
+    done = run(
+        [
+            str(EXAMPLES / "torch_loop.py"),
+            "--steps",
+            "15",
+            "--batch-size",
+            "8",
+            "--metrics",
+            str(metrics),
+        ]
+    )
     assert done.returncode == 0, done.stderr
     values = losses(metrics)
-    assert len(values) == 30
+    assert len(values) == 15
     assert values[-1] < 0.5 * values[0]
     row = json.loads(metrics.read_text().splitlines()[-1])
     assert row["base/param_grad_norm"] > 0 and row["grad/total_param_norm"] > 0
@@ -64,12 +74,11 @@ def test_hf_gpt2(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     metrics = tmp_path / "gpt2.jsonl"
-    done = run(
-        [str(EXAMPLES / "hf_gpt2.py"), "--steps", "12", "--width", "32", "--metrics", str(metrics)]
-    )
+    options = ["--steps", "8", "--batch-size", "4", "--width", "32", "--metrics", str(metrics)]
+    done = run([str(EXAMPLES / "hf_gpt2.py"), *options])
     assert done.returncode == 0, done.stderr
     values = losses(metrics)
-    assert len(values) == 12
+    assert len(values) == 8
     assert values[-1] < values[0]
     assert json.loads(metrics.read_text().splitlines()[0])["reg/entropy/grad_norm"] > 0
 
