@@ -295,7 +295,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             "report.png needs matplotlib: pip install 'gradtrack[demo]', or pass --no-plot"
         )
     if args.log_to:
-        from gradtrack.loggers import missing_packages, parse_log_to
+        from gradtrack.loggers import missing_packages, mlflow_store_problem, parse_log_to
 
         try:
             targets = parse_log_to(args.log_to)
@@ -303,6 +303,9 @@ def _run_demo(args: argparse.Namespace) -> int:
             raise _UsageError(f"--log-to: {exc}") from None
         for package in missing_packages(targets):
             raise _UsageError(f"--log-to: {package} is not installed: pip install '{package}'")
+        problem = mlflow_store_problem(targets)
+        if problem is not None:
+            raise _UsageError(f"--log-to: {problem}")
     out, created = _prepare_out(args.out)
     config = DemoConfig(
         steps=args.steps,

@@ -49,6 +49,7 @@ __all__ = [
     "MetricLogger",
     "TensorBoardLogger",
     "missing_packages",
+    "mlflow_store_problem",
     "open_logger",
     "parse_log_to",
     "to_scalars",
@@ -391,6 +392,31 @@ def missing_packages(targets: list[tuple[str, str | None]]) -> list[str]:
         for kind, _ in targets
         if kind in _EXTRA_OF and importlib.util.find_spec(_EXTRA_OF[kind]) is None
     ]
+
+
+def mlflow_store_problem(targets: list[tuple[str, str | None]]) -> str | None:
+    """Why an ``mlflow`` destination without a URI cannot open here, or ``None``.
+
+    Without a URI (and without ``MLFLOW_TRACKING_URI``) MLflow uses its default
+    store, a SQLite database that needs SQLAlchemy, which ``mlflow-skinny``
+    does not bring.
+
+    Examples
+    --------
+    >>> mlflow_store_problem([("csv", "m.csv")]) is None
+    True
+    """
+    import importlib.util
+
+    for kind, target in targets:
+        if kind != "mlflow" or target is not None or os.environ.get("MLFLOW_TRACKING_URI"):
+            continue
+        if importlib.util.find_spec("sqlalchemy") is None:
+            return (
+                "mlflow without a URI uses MLflow's default SQLite store, which needs "
+                "SQLAlchemy (not part of mlflow-skinny); give a store, e.g. mlflow:file:./mlruns"
+            )
+    return None
 
 
 def open_logger(kind: str, target: str | None, *, run_name: str | None = None) -> MetricLogger:

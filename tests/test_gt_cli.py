@@ -212,6 +212,23 @@ def test_log_to_a_missing_package_fails_before_training(
     assert not out.exists()
 
 
+def test_log_to_mlflow_without_a_usable_default_store_says_what_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow")  # without it, the missing package is reported first
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "sqlalchemy" else real(name, *args),
+    )
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "run"
+    assert demo(out, "--log-to", "mlflow") == 2
+    assert "mlflow:file:./mlruns" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_every_regularizer_choice_runs(tmp_path: Path) -> None:
     choices = "l1,l2,elastic_net,entropy,kl,consistency"
     assert demo(tmp_path / "run", "--steps", "3", "--no-plot", "--regularizers", choices) == 0
