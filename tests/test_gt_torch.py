@@ -14,10 +14,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 torch = pytest.importorskip("torch")
 
 import minigrad as mg  # noqa: E402
+from gradtrack import pipeline  # noqa: E402
 from gradtrack.errors import PipelineError  # noqa: E402
 from gradtrack.integrations import torch as gt_torch  # noqa: E402
 from gradtrack.types import RegularizerSpec  # noqa: E402
@@ -332,3 +336,29 @@ def test_two_gloo_ranks_report_the_numbers_of_the_whole_batch(tmp_path: Path) ->
         for got_grad, want in zip(rank["grads"], grads(model), strict=True):
             np.testing.assert_allclose(got_grad, want.reshape(-1).numpy(), rtol=1e-10, atol=1e-13)
     assert math.isfinite(got["loss_total"])
+
+
+@settings(max_examples=20)  # each example runs the pipeline twice per element
+@given(
+    hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3).flatmap(
+        lambda shape: hnp.arrays(np.float64, shape, elements=st.floats(-3.0, 3.0))
+    )
+)
+def test_parameter_gradient_matches_central_differences(theta0: np.ndarray) -> None:
+    """Any shape: ``.grad`` is the derivative of ``loss_total`` in θ, where ℓ = log σ(θ)."""
+    theta = torch.tensor(theta0, requires_grad=True)
+    gt_torch.backward(torch.nn.functional.logsigmoid(theta), [], base_nll, regularizers=SPECS)
+
+    def loss_total(values: np.ndarray) -> float:
+        lp = torch.nn.functional.logsigmoid(torch.tensor(values)).numpy()
+        return pipeline.compute([], lp, base_nll, regularizers=SPECS, parallel=False).loss_total
+
+    eps = 1e-6
+    numerical = np.zeros_like(theta0)
+    for index in np.ndindex(theta0.shape):
+        up, down = theta0.copy(), theta0.copy()
+        up[index] += eps
+        down[index] -= eps
+        numerical[index] = (loss_total(up) - loss_total(down)) / (2 * eps)
+    assert theta.grad is not None
+    np.testing.assert_allclose(theta.grad.numpy(), numerical, rtol=1e-5, atol=1e-8)
