@@ -15,7 +15,16 @@ True
 
 from __future__ import annotations
 
-from gradtrack import custom_loss, executor, penalties, pipeline, regularizers, telemetry, tracker
+from gradtrack import (
+    custom_loss,
+    executor,
+    loggers,
+    penalties,
+    pipeline,
+    regularizers,
+    telemetry,
+    tracker,
+)
 from gradtrack.check import CheckReport, check_regularizer
 from gradtrack.errors import (
     GradtrackError,
@@ -35,6 +44,8 @@ from gradtrack.types import (
 )
 
 compute = pipeline.compute
+forward_backward_custom = custom_loss.forward_backward_custom
+forward_backward_custom_async = custom_loss.forward_backward_custom_async
 
 __version__ = "0.1.0"
 
@@ -56,6 +67,9 @@ __all__ = [
     "compute",
     "custom_loss",
     "executor",
+    "forward_backward_custom",
+    "forward_backward_custom_async",
+    "loggers",
     "penalties",
     "pipeline",
     "regularizers",

@@ -197,6 +197,13 @@ def _demo_parser(commands: Any) -> None:
     demo.add_argument(
         "--quiet", action="store_true", help="print nothing but errors (files are still written)"
     )
+    demo.add_argument(
+        "--log-to",
+        default="",
+        metavar="DEST[,DEST...]",
+        help="also log every step's scalars to tensorboard:DIR, mlflow[:URI], csv:FILE or "
+        "jsonl:FILE (comma-separated; tensorboard and mlflow need their extras)",
+    )
 
 
 def _gradcheck_parser(commands: Any) -> None:
@@ -305,6 +312,18 @@ def _run_demo(args: argparse.Namespace) -> int:
         raise _UsageError(
             "report.png needs matplotlib: pip install 'gradtrack[demo]', or pass --no-plot"
         )
+    if args.log_to:
+        from gradtrack.loggers import missing_packages, mlflow_store_problem, parse_log_to
+
+        try:
+            targets = parse_log_to(args.log_to)
+        except ValueError as exc:
+            raise _UsageError(f"--log-to: {exc}") from None
+        for package in missing_packages(targets):
+            raise _UsageError(f"--log-to: {package} is not installed: pip install '{package}'")
+        problem = mlflow_store_problem(targets)
+        if problem is not None:
+            raise _UsageError(f"--log-to: {problem}")
     out, created = _prepare_out(args.out)
     config = DemoConfig(
         steps=args.steps,
@@ -317,6 +336,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         plot=not args.no_plot,
         out=out,
         quiet=args.quiet,
+        log_to=args.log_to,
     )
     try:
         result = run_demo(config, specs)

@@ -40,8 +40,13 @@ from gradtrack._validate import (
     check_timeout,
 )
 from gradtrack.errors import RegularizerError, RegularizerTimeoutError
-from gradtrack.terms import GRAD_FAILED, GRAD_OK, check_specs, evaluate_regularizer
-from gradtrack.tracker import gradient_or_warn
+from gradtrack.terms import (
+    GRAD_FAILED,
+    GRAD_OK,
+    check_specs,
+    evaluate_regularizer,
+    gradient_or_warn,
+)
 from gradtrack.types import RegularizerOutput, RegularizerSpec
 from gradtrack.vectors import vector_norm
 
@@ -59,8 +64,9 @@ __all__ = [
 class RegularizerResult:
     """A regularizer's output together with its gradient, for the pipeline.
 
-    ``grad`` is the unweighted gradient with respect to the logprobs (float64),
-    ``None`` when gradients were not tracked or could not be computed.
+    ``grad`` is the unweighted gradient with respect to the logprobs (in the
+    logprobs' dtype), ``None`` when gradients were not tracked or could not be
+    computed; ``grad_error`` is then the exception that stopped it, if any.
 
     Examples
     --------
@@ -71,6 +77,7 @@ class RegularizerResult:
 
     output: RegularizerOutput
     grad: np.ndarray | None
+    grad_error: BaseException | None = None
 
 
 def _is_async(spec: RegularizerSpec) -> bool:
@@ -193,7 +200,7 @@ class _Job:
             grad_norm=grad_norm,
             grad_status=status,
         )
-        return RegularizerResult(output, grad)
+        return RegularizerResult(output, grad, evaluation.grad_error)
 
     def settle(self, outcome: Any, finished_at: float) -> None:
         self.duration = finished_at - self.started

@@ -1,7 +1,9 @@
 """Compute a regularized loss: a base loss plus weighted regularizers, with gradient diagnostics.
 
 This module lets you run the whole composition in one call, :func:`compute`
-(also ``gradtrack.compute``):
+(also ``gradtrack.compute``), or :func:`evaluate` when you also need the
+gradients themselves (to hand them to a model, as
+:mod:`gradtrack.custom_loss` and :mod:`gradtrack.integrations.torch` do):
 
     loss_total = base(logprobs) + Σ_i weight_i · reg_i(logprobs)
 
@@ -26,6 +28,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from gradtrack import telemetry
 from gradtrack._validate import (
     check_flag,
@@ -33,28 +37,25 @@ from gradtrack._validate import (
     check_max_concurrency,
     check_timeout,
 )
+from gradtrack.errors import PipelineError, RegularizerError
 from gradtrack.executor import RegularizerResult, _run_checked
-from gradtrack.terms import GRAD_FAILED, TermEvaluation, check_specs, evaluate_base
-from gradtrack.tracker import gradient_or_warn, warn_gradient_failed
+from gradtrack.terms import (
+    GRAD_FAILED,
+    TermEvaluation,
+    check_specs,
+    check_unique_names,
+    evaluate_base,
+    gradient_or_warn,
+    warn_gradient_failed,
+)
 from gradtrack.types import CustomLossOutput, RegularizerSpec
 from gradtrack.vectors import cosine_from_dot, vector_norm, weighted_sum
 from minigrad import kernels
 
-__all__ = ["check_logprobs", "compute"]  # check_logprobs lives in gradtrack._validate
+# check_logprobs lives in gradtrack._validate; it is re-exported here as before.
+__all__ = ["Evaluation", "check_logprobs", "compute", "evaluate"]
 
 BaseLossFn = Callable[[Any, Any], Any]
-
-
-def _check_names(specs: Sequence[RegularizerSpec]) -> None:
-    # Each extra occurrence is listed, as the original does: 3 × "a" gives ["a", "a"].
-    seen: set[str] = set()
-    extras = []
-    for spec in specs:
-        if spec.name in seen:
-            extras.append(spec.name)
-        seen.add(spec.name)
-    if extras:
-        raise ValueError(f"Duplicate regularizer names: {extras}")
 
 
 def _validated_specs(base_loss_fn: Any, regularizers: Iterable[Any]) -> list[RegularizerSpec]:
@@ -67,7 +68,7 @@ def _validated_specs(base_loss_fn: Any, regularizers: Iterable[Any]) -> list[Reg
     for spec in specs:
         # Fields may have been changed since construction: check them again.
         spec.validate()
-    _check_names(specs)
+    check_unique_names(specs)
     return specs
 
 
@@ -104,11 +105,6 @@ def compute(
         ``None`` and a WARNING is logged (the original stays silent); if a
         regularizer's gradient fails, its ``grad_norm`` is ``0.0`` and the
         total falls back to ``0.0``, each with a WARNING naming the term.
-        A term whose loss is not connected to the logprobs (computed with
-        NumPy, say) is marked ``grad_status="no_gradient"`` with
-        ``grad_norm=None`` and no alignment, adds nothing to the total, and
-        is named in a WARNING (once per name). If the total gradient is not
-        finite, every alignment is ``None``.
     parallel : bool
         Run the regularizers in parallel threads (see
         :func:`gradtrack.executor.execute_all`).
@@ -127,8 +123,8 @@ def compute(
         Invalid arguments, found before anything runs: ``base_loss_fn`` not
         callable, an item of ``regularizers`` not a spec (its index is
         named), an invalid spec, duplicate names ("Duplicate regularizer
-        names: [...]"), NaN or ``+inf`` logprobs, ``track_grad_norms`` or
-        ``parallel`` not a bool, a bad ``timeout`` or ``max_concurrency``.
+        names: [...]"), NaN or ``+inf`` logprobs, a bad ``timeout`` or
+        ``max_concurrency``.
     PipelineError
         The base loss raised (original as ``__cause__``) or returned
         something other than ``(loss, metrics)`` with a scalar numeric loss.
@@ -146,10 +142,132 @@ def compute(
     >>> round(out.total_grad_norm, 6)  # ‖1 + lp‖ = sqrt(4 + 9 + 16)
     5.385165
     """
+    output, _ = _run(
+        data,
+        logprobs,
+        base_loss_fn,
+        regularizers,
+        track=track_grad_norms,
+        with_gradients=False,
+        parallel=parallel,
+        timeout=timeout,
+        max_concurrency=max_concurrency,
+    )
+    return output
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A pipeline run with its gradients: what :func:`evaluate` returns.
+
+    Attributes
+    ----------
+    output : CustomLossOutput
+        What :func:`compute` returns for the same arguments.
+    base_gradient : np.ndarray
+        ``∂ base / ∂ logprobs``, in the logprobs' dtype and shape.
+    gradients : dict of str to np.ndarray
+        Each regularizer's own (unweighted) gradient ``∂ reg_i / ∂ logprobs``,
+        in spec order, in the logprobs' dtype and shape.
+    total_gradient : np.ndarray
+        ``g_base + Σ_i w_i g_i``, the gradient of ``loss_total``, in float64
+        and the logprobs' shape.
+
+    Examples
+    --------
+    >>> base = lambda data, lp: (lp.sum(), {})
+    >>> run = evaluate([], [1.0, 2.0], base)
+    >>> run.output.loss_total, run.total_gradient
+    (3.0, array([1., 1.]))
+    """
+
+    output: CustomLossOutput
+    base_gradient: np.ndarray
+    gradients: dict[str, np.ndarray]
+    total_gradient: np.ndarray
+
+
+def evaluate(
+    data: Any,
+    logprobs: Any,
+    base_loss_fn: BaseLossFn,
+    *,
+    regularizers: Iterable[RegularizerSpec] = (),
+    track_grad_norms: bool = False,
+    parallel: bool = True,
+    timeout: float = 30.0,
+    max_concurrency: int | None = None,
+) -> Evaluation:
+    """:func:`compute`, returning every term's gradient with respect to the logprobs too.
+
+    Takes the same arguments as :func:`compute`, and ``evaluate(...).output``
+    equals ``compute(...)``. Each term is still evaluated once and
+    differentiated once (whatever ``track_grad_norms`` says: the gradients
+    are what this function is for); ``track_grad_norms`` only decides whether
+    the output reports the norms and alignments, which then cost nothing more.
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    PipelineError
+        As :func:`compute`, and also when the base loss's gradient cannot be
+        computed (the value alone is of no use here).
+    RegularizerError
+        As :func:`compute`, and also when a regularizer's gradient cannot be
+        computed (it is named; the exception is ``__cause__``).
+
+    Examples
+    --------
+    >>> from gradtrack.types import RegularizerSpec
+    >>> base = lambda data, lp: (lp.sum(), {})
+    >>> l2 = RegularizerSpec(lambda data, lp: ((lp * lp).sum(), {}), weight=0.5, name="l2")
+    >>> run = evaluate([], [1.0, 2.0, 3.0], base, regularizers=[l2])
+    >>> run.base_gradient, run.gradients["l2"], run.total_gradient
+    (array([1., 1., 1.]), array([2., 4., 6.]), array([2., 3., 4.]))
+    >>> run.output.loss_total
+    13.0
+    """
+    _, evaluation = _run(
+        data,
+        logprobs,
+        base_loss_fn,
+        regularizers,
+        track=track_grad_norms,
+        with_gradients=True,
+        parallel=parallel,
+        timeout=timeout,
+        max_concurrency=max_concurrency,
+    )
+    assert evaluation is not None  # gradients=True always builds one
+    return evaluation
+
+
+def _run(
+    data: Any,
+    logprobs: Any,
+    base_loss_fn: BaseLossFn,
+    regularizers: Iterable[RegularizerSpec],
+    *,
+    track: bool,
+    with_gradients: bool,
+    parallel: bool,
+    timeout: float,
+    max_concurrency: int | None,
+) -> tuple[CustomLossOutput, Evaluation | None]:
+    """The one pipeline run behind :func:`compute` and :func:`evaluate`.
+
+    ``track`` decides what the output reports; ``with_gradients`` whether an
+    :class:`Evaluation` is built (every gradient then required). Terms are
+    differentiated when either asks for it.
+    """
     specs = _validated_specs(base_loss_fn, regularizers)
     array = check_logprobs(logprobs)
-    track = check_flag("track_grad_norms", track_grad_norms)
+    track = check_flag("track_grad_norms", track)
     parallel = check_flag("parallel", parallel)
+    gradients = track or with_gradients
     timeout = check_timeout(timeout)
     max_concurrency = check_max_concurrency(max_concurrency)
 
@@ -158,17 +276,20 @@ def compute(
     start_metadata = {"regularizer_count": count, "track_grad_norms": track}
     telemetry.emit(telemetry.PIPELINE_START, {"system_time": time.time()}, start_metadata)
     try:
-        base = evaluate_base(base_loss_fn, data, array, track=track)
+        base = evaluate_base(base_loss_fn, data, array, track=gradients)
         results = _run_checked(
             specs,
             data,
             array,
             parallel=parallel,
             timeout=timeout,
-            track=track,
+            track=gradients,
             max_concurrency=max_concurrency,
         )
+        if with_gradients:
+            _require_gradients(base, results)
         output = _build_output(base, results, track)
+        evaluation = _evaluation(output, base, results, array) if with_gradients else None
     except BaseException as exc:
         duration = {"duration": time.perf_counter() - started}
         telemetry.emit(telemetry.PIPELINE_EXCEPTION, duration, {"reason": exc})
@@ -177,9 +298,42 @@ def compute(
         "duration": time.perf_counter() - started,
         "loss_total": output.loss_total,
         "regularizer_total": output.regularizer_total,
+        "total_grad_norm": output.total_grad_norm,
     }
     telemetry.emit(telemetry.PIPELINE_STOP, measurements, {"regularizer_count": count})
-    return output
+    return output, evaluation
+
+
+def _require_gradients(base: TermEvaluation, results: Sequence[RegularizerResult]) -> None:
+    """Refuse to hand out gradients when one failed (a term not connected counts as zero)."""
+    if base.grad_status == GRAD_FAILED:
+        raise PipelineError(
+            f"the gradient of the base loss could not be computed: {base.grad_error}"
+        ) from base.grad_error
+    for result in results:
+        if result.output.grad_status == GRAD_FAILED:
+            raise RegularizerError(
+                result.output.name, f"its gradient could not be computed: {result.grad_error}"
+            ) from result.grad_error
+
+
+def _evaluation(
+    output: CustomLossOutput,
+    base: TermEvaluation,
+    results: Sequence[RegularizerResult],
+    array: np.ndarray,
+) -> Evaluation:
+    # A term not connected to the logprobs' graph (grad_status "no_gradient", warned
+    # about already) has no gradient: it adds zeros, which is what training gets from it.
+    def gradient_of(grad: np.ndarray | None) -> np.ndarray:
+        return np.zeros(array.shape, dtype=array.dtype) if grad is None else grad
+
+    base_gradient = gradient_of(base.grad)
+    gradients = {result.output.name: gradient_of(result.grad) for result in results}
+    weights = [1.0] + [result.output.weight for result in results]
+    grads = [base_gradient, *gradients.values()]
+    total = weighted_sum(weights, grads)  # g_total = g_base + Σ w_i g_i, in float64
+    return Evaluation(output, base_gradient, gradients, total.reshape(array.shape))
 
 
 @dataclass(frozen=True)
@@ -238,6 +392,11 @@ def _build_output(
 ) -> CustomLossOutput:
     outputs = [result.output for result in results]
     if not track:
+        # evaluate() takes gradients either way; without tracking no norm is reported.
+        outputs = [
+            replace(out, grad_norm=None, grad_norm_weighted=None, grad_status=None)
+            for out in outputs
+        ]
         return CustomLossOutput.build(base.value, base.metrics, outputs)
     report = _gradient_report(base, results)
     if report.alignment is not None:

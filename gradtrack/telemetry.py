@@ -17,7 +17,8 @@ Measurements and metadata of each event:
 ``("gradtrack", "pipeline", "start")``
     measurements ``system_time``; metadata ``regularizer_count``, ``track_grad_norms``.
 ``("gradtrack", "pipeline", "stop")``
-    measurements ``duration``, ``loss_total``, ``regularizer_total``; metadata
+    measurements ``duration``, ``loss_total``, ``regularizer_total``,
+    ``total_grad_norm`` (``None`` when gradient norms are not tracked); metadata
     ``regularizer_count``.
 ``("gradtrack", "pipeline", "exception")``
     measurements ``duration``; metadata ``reason`` (the exception).
@@ -287,9 +288,11 @@ def _pipeline_line(stage: str, measurements: Mapping[str, Any], meta: Mapping[st
         return f"pipeline started: {count} regularizers, track_grad_norms={tracking}"
     duration = _ms(measurements.get("duration"))
     if stage == "stop":
+        norm = measurements.get("total_grad_norm")
+        tracked = "" if norm is None else f", total_grad_norm={_number(norm)}"
         return (
             f"pipeline finished in {duration}: loss_total={_number(measurements.get('loss_total'))}"
-            f", regularizer_total={_number(measurements.get('regularizer_total'))}"
+            f", regularizer_total={_number(measurements.get('regularizer_total'))}{tracked}"
             f" ({count} regularizers)"
         )
     return f"pipeline failed after {duration}: {meta.get('reason')!r}"

@@ -37,9 +37,12 @@ __all__ = [
     "as_logprobs_array",
     "call_regularizer",
     "check_specs",
+    "check_unique_names",
     "evaluate_base",
     "evaluate_regularizer",
     "evaluate_term",
+    "gradient_or_warn",
+    "warn_gradient_failed",
     "warn_no_gradient",
 ]
 
@@ -272,6 +275,30 @@ def check_specs(regularizers: Iterable[Any]) -> list[RegularizerSpec]:
     return specs
 
 
+def check_unique_names(specs: Iterable[RegularizerSpec]) -> None:
+    """``ValueError`` if two specs share a name; the one duplicate check of every entry point.
+
+    Each extra occurrence is listed, as the original does: three specs named
+    ``"a"`` give ``['a', 'a']``.
+
+    Examples
+    --------
+    >>> spec = RegularizerSpec(lambda data, lp: (0.0, {}), weight=1.0, name="a")
+    >>> check_unique_names([spec, spec, spec])
+    Traceback (most recent call last):
+    ...
+    ValueError: Duplicate regularizer names: ['a', 'a']
+    """
+    seen: set[str] = set()
+    extras = []
+    for spec in specs:
+        if spec.name in seen:
+            extras.append(spec.name)
+        seen.add(spec.name)
+    if extras:
+        raise ValueError(f"Duplicate regularizer names: {extras}")
+
+
 def evaluate_term(
     fn: TermFn, data: Any, logprobs: Any, *, track: bool, sum_nonscalar: bool = False
 ) -> TermEvaluation:
@@ -455,3 +482,29 @@ def evaluate_base(base_loss_fn: TermFn, data: Any, logprobs: Any, *, track: bool
     if not evaluation.connected:
         warn_no_gradient("base")
     return evaluation
+
+
+# ------------------------------------------------------- failed gradients
+
+
+def gradient_or_warn(evaluation: TermEvaluation, name: str) -> np.ndarray | None:
+    """The evaluation's gradient, or ``None`` after a WARNING naming the term.
+
+    Examples
+    --------
+    >>> gradient_or_warn(TermEvaluation(1.0, {}, np.ones(2)), "l1")
+    array([1., 1.])
+    """
+    if evaluation.grad is None:
+        warn_gradient_failed(name, evaluation.grad_error)
+    return evaluation.grad
+
+
+def warn_gradient_failed(name: str, reason: object) -> None:
+    """Log the WARNING (on the ``gradtrack`` logger) that a term's gradient could not be computed.
+
+    Examples
+    --------
+    >>> warn_gradient_failed("l1", ValueError("boom"))
+    """
+    logger.warning("Gradient computation failed for %r: %s", name, reason)

@@ -18,7 +18,6 @@ gradients (see :mod:`gradtrack.vectors`), never a re-evaluation.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,12 +28,13 @@ from gradtrack._validate import check_logprobs
 from gradtrack.errors import PipelineError, RegularizerError
 from gradtrack.terms import (
     GRAD_FAILED,
-    TermEvaluation,
     TermFn,
     check_specs,
     evaluate_base,
     evaluate_regularizer,
     evaluate_term,
+    gradient_or_warn,
+    warn_gradient_failed,
     warn_no_gradient,
 )
 from gradtrack.types import RegularizerSpec
@@ -44,12 +44,8 @@ __all__ = [
     "compute_grad_norm",
     "grad_conflicts",
     "grad_norm_for_regularizer",
-    "gradient_or_warn",
     "total_grad_norm",
-    "warn_gradient_failed",
 ]
-
-logger = logging.getLogger("gradtrack")
 
 
 # ------------------------------------------------------------------- the norms
@@ -78,29 +74,6 @@ def compute_grad_norm(loss_fn: Callable[[mg.Tensor], Any], logprobs: Any) -> flo
     if evaluation.grad is None:
         raise evaluation.grad_error or RuntimeError("the gradient could not be computed")
     return vector_norm(evaluation.grad)
-
-
-def gradient_or_warn(evaluation: TermEvaluation, name: str) -> np.ndarray | None:
-    """The evaluation's gradient, or ``None`` after a WARNING naming the term.
-
-    Examples
-    --------
-    >>> gradient_or_warn(TermEvaluation(1.0, {}, np.ones(2)), "l1")
-    array([1., 1.])
-    """
-    if evaluation.grad is None:
-        warn_gradient_failed(name, evaluation.grad_error)
-    return evaluation.grad
-
-
-def warn_gradient_failed(name: str, reason: object) -> None:
-    """Log the WARNING (on the ``gradtrack`` logger) that a term's gradient could not be computed.
-
-    Examples
-    --------
-    >>> warn_gradient_failed("l1", ValueError("boom"))
-    """
-    logger.warning("Gradient computation failed for %r: %s", name, reason)
 
 
 def grad_norm_for_regularizer(spec: RegularizerSpec, data: Any, logprobs: Any) -> float:

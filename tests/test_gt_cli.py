@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -152,6 +154,81 @@ def test_plain_nll_without_regularizers_or_tracking(tmp_path: Path) -> None:
     assert (out / "report.png").exists()
 
 
+def test_log_to_sends_every_step_to_each_destination(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    destinations = [f"csv:{tmp_path / 'steps.csv'}", f"jsonl:{tmp_path / 'steps.jsonl'}"]
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    mlflow = importlib.util.find_spec("mlflow") is not None
+    if tensorboard:
+        destinations.append(f"tensorboard:{tmp_path / 'tb'}")
+    if mlflow:
+        monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+        destinations.append(f"mlflow:{(tmp_path / 'mlruns').as_uri()}")
+    assert demo(out, "--steps", "3", "--no-plot", "--log-to", ",".join(destinations)) == 0
+    rows = read_rows(out)
+    totals = [row["loss_total"] for row in rows]
+    with (tmp_path / "steps.csv").open(newline="") as handle:
+        csv_rows = list(csv.DictReader(handle))
+    assert [float(row["loss/total"]) for row in csv_rows] == totals
+    assert [int(row["step"]) for row in csv_rows] == [1, 2, 3]
+    lines = (tmp_path / "steps.jsonl").read_text().splitlines()
+    assert [json.loads(line)["grad/total_norm"] for line in lines] == [
+        row["total_grad_norm"] for row in rows
+    ]
+    if tensorboard:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(tmp_path / "tb"))
+        events.Reload()
+        scalars = events.Scalars("loss/total")
+        assert [e.step for e in scalars] == [1, 2, 3]
+        assert [e.value for e in scalars] == pytest.approx(totals, rel=1e-6)
+    if mlflow:
+        from mlflow import MlflowClient
+
+        client = MlflowClient((tmp_path / "mlruns").as_uri())
+        [run] = client.search_runs(["0"])
+        assert run.info.run_name == "run" and run.info.status == "FINISHED"
+        history = client.get_metric_history(run.info.run_id, "reg/entropy/grad_norm")
+        assert [m.value for m in history] == pytest.approx(
+            [row["regularizers"]["entropy"]["grad_norm"] for row in rows]
+        )
+
+
+def test_log_to_a_missing_package_fails_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "tensorboard" else real(name, *args),
+    )
+    out = tmp_path / "run"
+    assert demo(out, "--log-to", f"tensorboard:{tmp_path / 'tb'}") == 2
+    assert "tensorboard is not installed" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_log_to_mlflow_without_a_usable_default_store_says_what_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow")  # without it, the missing package is reported first
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "sqlalchemy" else real(name, *args),
+    )
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "run"
+    assert demo(out, "--log-to", "mlflow") == 2
+    assert "mlflow:file:./mlruns" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_every_regularizer_choice_runs(tmp_path: Path) -> None:
     choices = "l1,l2,elastic_net,entropy,kl,consistency"
     assert demo(tmp_path / "run", "--steps", "3", "--no-plot", "--regularizers", choices) == 0
@@ -233,6 +310,9 @@ def test_default_out_folder_is_under_runs(
         (["--batch-size", "100000"], "batch size 100000"),
         (["--seed", "-3"], "--seed"),
         (["--colour"], "--colour"),
+        (["--log-to", "wandb:x"], "'wandb'"),
+        (["--log-to", "csv"], "csv needs a target"),
+        (["--log-to", "csv:a.csv,csv:b.csv"], "given twice"),
     ],
 )
 def test_bad_options_fail_in_one_line_before_training(

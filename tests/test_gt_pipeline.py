@@ -188,10 +188,20 @@ def test_telemetry_start_then_stop(events: list[Any]) -> None:  # 22
     start, stop = events[0], events[-1]
     assert set(start[1]) == {"system_time"}
     assert start[2] == {"regularizer_count": 1, "track_grad_norms": False}
-    assert set(stop[1]) == {"duration", "loss_total", "regularizer_total"}
+    assert set(stop[1]) == {"duration", "loss_total", "regularizer_total", "total_grad_norm"}
     assert stop[1]["loss_total"] == out.loss_total == 13.0
     assert stop[1]["regularizer_total"] == 7.0
+    assert stop[1]["total_grad_norm"] is None  # not tracked
     assert stop[2] == {"regularizer_count": 1}
+
+
+def test_telemetry_stop_carries_the_total_grad_norm(events: list[Any]) -> None:
+    out = compute(
+        [], LP, base_sum, regularizers=[reg(sum_of_squares, 0.5, "l2")], track_grad_norms=True
+    )
+    stop = events[-1]
+    assert stop[0] == telemetry.PIPELINE_STOP
+    assert stop[1]["total_grad_norm"] == out.total_grad_norm == pytest.approx(math.sqrt(29))
 
 
 def test_worked_example_from_the_guide() -> None:  # 82

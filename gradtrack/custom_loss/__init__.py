@@ -30,7 +30,7 @@ from gradtrack.custom_loss.client import (
     CustomForwardBackwardOutput,
     TrainingClient,
 )
-from gradtrack.custom_loss.route import forward_backward_custom
+from gradtrack.custom_loss.route import forward_backward_custom, forward_backward_custom_async
 from gradtrack.custom_loss.steps import (
     build_linear_loss_data,
     compute_gradients,
@@ -45,4 +45,5 @@ __all__ = [
     "compute_gradients",
     "extract_per_datum_logprobs",
     "forward_backward_custom",
+    "forward_backward_custom_async",
 ]

@@ -3,8 +3,9 @@ gradients, synthetic data, ``forward_backward``."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,12 @@ from gradtrack.custom_loss.steps import (
     build_linear_loss_data,
     evaluate_loss,
     extract_per_datum_logprobs,
+    host_metrics,
+    scalar_loss,
     target_tokens_of,
 )
-from gradtrack.errors import NonFiniteError, RegularizerError
-from gradtrack.terms import check_specs, evaluate_regularizer
+from gradtrack.errors import NonFiniteError
+from gradtrack.terms import check_specs, check_unique_names
 from gradtrack.types import (
     CustomLossOutput,
     Datum,
@@ -33,7 +36,7 @@ from gradtrack.types import (
     RegularizerSpec,
 )
 
-__all__ = ["forward_backward_custom"]
+__all__ = ["forward_backward_custom", "forward_backward_custom_async"]
 
 
 # --------------------------------------------------------- the whole route
@@ -58,44 +61,27 @@ def _split(joined: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.nda
     return [piece.reshape(shape) for piece, shape in zip(pieces, shapes, strict=True)]
 
 
-def _linear_surrogate(leaf: mg.Tensor, value: float, gradient: np.ndarray) -> mg.Tensor:
-    """``value + ⟨g, ℓ − ℓ₀⟩``: worth ``value`` at ``ℓ₀ = leaf`` and with gradient ``g``.
-
-    Handed to the pipeline in place of a term already evaluated, it lets the
-    pipeline read the term's true value and (with tracking) its true
-    gradient without evaluating the term again. ``ℓ − ℓ₀`` is exactly 0 for
-    the finite logprobs this module accepts.
-    """
-    offset = leaf - leaf.detach()
-    return mg.sum(offset * gradient) + value
-
-
-@dataclass
-class _Gradients:
-    """The gradients each term computed inside the pipeline (written from its thread)."""
-
-    base: np.ndarray | None = None
-    terms: dict[str, np.ndarray] = field(default_factory=dict)
+def _split_tensor(joined: mg.Tensor, shapes: Sequence[tuple[int, ...]]) -> list[mg.Tensor]:
+    """:func:`_split` on a Tensor, differentiably: ``loss_fn`` sees one Tensor per datum."""
+    parts = []
+    start = 0
+    for shape in shapes:
+        length = shape[0] if shape else 1
+        parts.append(joined[start : start + length].reshape(shape))
+        start += length
+    return parts
 
 
-def _regularizer_term(
-    spec: RegularizerSpec, captured: _Gradients, timeout: float
-) -> Callable[[Any, mg.Tensor], Any]:
-    def term(data: Any, leaf: mg.Tensor) -> tuple[Any, Any]:
-        evaluation = evaluate_regularizer(spec, data, leaf.data, track=True, timeout=timeout)
-        if not evaluation.connected:
-            # Autodiff cannot see this term, so it trains nothing; handing the pipeline a
-            # constant lets it mark the term "no_gradient" as well.
-            captured.terms[spec.name] = np.zeros_like(leaf.data)
-            return evaluation.value, evaluation.metrics
-        if evaluation.grad is None:
-            raise RegularizerError(
-                spec.name, f"its gradient failed: {evaluation.grad_error}"
-            ) from evaluation.grad_error
-        captured.terms[spec.name] = evaluation.grad
-        return _linear_surrogate(leaf, evaluation.value, evaluation.grad), evaluation.metrics
+def _per_datum_loss(loss_fn: LossFn, shapes: Sequence[tuple[int, ...]]) -> Callable[..., Any]:
+    """``loss_fn`` as a pipeline term: it takes the joined logprobs and returns a scalar."""
 
-    return term
+    def base_term(data: Any, joined: mg.Tensor) -> tuple[mg.Tensor, dict[str, Any]]:
+        result = loss_fn(data, _split_tensor(joined, shapes))
+        if not (isinstance(result, tuple | list) and len(result) == 2):
+            raise TypeError(f"loss_fn must return a (loss, metrics) pair, got {result!r}")
+        return scalar_loss(result[0]), host_metrics(result[1])
+
+    return base_term
 
 
 def _regularized_gradients(
@@ -107,35 +93,31 @@ def _regularized_gradients(
 ) -> tuple[list[np.ndarray], dict[str, Any], CustomLossOutput]:
     """Run the pipeline over the joined logprobs; return per-datum ``∂(L + Σ wᵢ Rᵢ)/∂ℓ``."""
     shapes = [lp.shape for lp in logprobs]
-    captured = _Gradients()
-
-    def base_term(data: Any, leaf: mg.Tensor) -> tuple[mg.Tensor, Any]:
-        value, grads, metrics = evaluate_loss(data, _split(leaf.data, shapes), loss_fn)
-        captured.base = _join(grads)
-        return _linear_surrogate(leaf, value, captured.base), metrics
-
-    terms = [
-        RegularizerSpec(
-            _regularizer_term(spec, captured, options["timeout"]), spec.weight, spec.name
-        )
-        for spec in specs
+    run = pipeline.evaluate(
+        data, _join(logprobs), _per_datum_loss(loss_fn, shapes), regularizers=specs, **options
+    )
+    _check_finite_terms(run, specs, shapes)
+    grads = [
+        g.astype(lp.dtype)
+        for g, lp in zip(_split(run.total_gradient, shapes), logprobs, strict=True)
     ]
-    output = pipeline.compute(data, _join(logprobs), base_term, regularizers=terms, **options)
-    assert captured.base is not None  # the pipeline ran the base term or raised
-    _check_finite_gradient("base", captured.base, shapes, output)
-    total = np.array(captured.base, dtype=np.float64)
-    # An overflow here is reported below as a NonFiniteError naming the term, not as a warning.
+    return grads, dict(run.output.base_loss["custom"]), run.output
+
+
+def _check_finite_terms(
+    run: pipeline.Evaluation, specs: list[RegularizerSpec], shapes: Sequence[tuple[int, ...]]
+) -> None:
+    """Name the first term whose gradient would send the server a non-finite weight."""
+    _check_finite_gradient("base", run.base_gradient, shapes, run.output)
+    # An overflow here is reported as a NonFiniteError naming the term, not as a warning.
     with np.errstate(over="ignore", invalid="ignore"):
         for spec in specs:
             # In the logprobs' dtype: what overflows there is what the server would get.
-            gradient = captured.terms[spec.name]
+            gradient = run.gradients[spec.name]
             weighted = (float(spec.weight) * gradient).astype(gradient.dtype, copy=False)
-            _check_finite_gradient(spec.name, weighted, shapes, output)
-            total = total + weighted  # g = g_L + Σ wᵢ gᵢ
-        joined_dtype = np.result_type(*(lp.dtype for lp in logprobs))
-        _check_finite_gradient("total", total.astype(joined_dtype), shapes, output)
-    grads = [g.astype(lp.dtype) for g, lp in zip(_split(total, shapes), logprobs, strict=True)]
-    return grads, dict(output.base_loss["custom"]), output
+            _check_finite_gradient(spec.name, weighted, shapes, run.output)
+        dtype = run.base_gradient.dtype
+        _check_finite_gradient("total", run.total_gradient.astype(dtype), shapes, run.output)
 
 
 def _check_finite_gradient(
@@ -156,6 +138,38 @@ def _check_finite_gradient(
     raise NonFiniteError(
         term, f"{what} is not finite (first in data[{datum}])", datum=datum, output=output
     )
+
+
+def _checked_arguments(
+    client: Any,
+    data: Any,
+    loss_fn: Any,
+    regularizers: Iterable[Any],
+    options: dict[str, Any],
+) -> tuple[list[Datum], list[RegularizerSpec], dict[str, Any]]:
+    """Every argument check of :func:`forward_backward_custom`, before any request.
+
+    Returns the data, the specs and the pipeline options, checked.
+    """
+    if not isinstance(client, TrainingClient):
+        raise TypeError(
+            "client must have forward(data, loss_fn) and forward_backward(data, loss_fn), "
+            f"got {type(client).__name__}"
+        )
+    data = _checked_data(data)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    specs = check_specs(regularizers)
+    for spec in specs:
+        spec.validate()
+    check_unique_names(specs)
+    checked = {
+        "track_grad_norms": check_flag("track_grad_norms", options["track_grad_norms"]),
+        "parallel": check_flag("parallel", options["parallel"]),
+        "timeout": check_timeout(options["timeout"]),
+        "max_concurrency": check_max_concurrency(options["max_concurrency"]),
+    }
+    return data, specs, checked
 
 
 def _checked_data(data: Any) -> list[Datum]:
@@ -253,10 +267,11 @@ def forward_backward_custom(
     per-token references line up. ``loss_fn`` itself always receives the
     per-datum list.
 
-    **One evaluation per term.** ``loss_fn`` and each regularizer are
-    evaluated once, with their gradient; the pipeline is handed linear
-    surrogates carrying those values and gradients, so its values and
-    gradient norms are the true ones and nothing runs twice.
+    **One evaluation per term.** With regularizers or tracking, ``loss_fn``
+    is the base loss of :func:`gradtrack.pipeline.evaluate` (called on the
+    joined logprobs split back per datum, differentiably); the pipeline
+    evaluates it and each regularizer once, with its gradient, and returns
+    the total gradient that is sent to the server.
 
     Raises
     ------
@@ -296,29 +311,18 @@ def forward_backward_custom(
     >>> client.weights, out.metrics
     ([[0.5, 0.5]], {'loss': 0.25, 'nll': 1.5})
     """
-    if not isinstance(client, TrainingClient):
-        raise TypeError(
-            "client must have forward(data, loss_fn) and forward_backward(data, loss_fn), "
-            f"got {type(client).__name__}"
-        )
-    data = _checked_data(data)
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-    specs = check_specs(regularizers)
-    for spec in specs:
-        spec.validate()
-    names = [spec.name for spec in specs]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"Duplicate regularizer names: {duplicates}")
-    # Every option is checked before the first request, not by the pipeline after it.
-    options = {
-        "track_grad_norms": check_flag("track_grad_norms", track_grad_norms),
-        "parallel": check_flag("parallel", parallel),
-        "timeout": check_timeout(timeout),
-        "max_concurrency": check_max_concurrency(max_concurrency),
-    }
-
+    data, specs, options = _checked_arguments(
+        client,
+        data,
+        loss_fn,
+        regularizers,
+        {
+            "track_grad_norms": track_grad_norms,
+            "parallel": parallel,
+            "timeout": timeout,
+            "max_concurrency": max_concurrency,
+        },
+    )
     forward = client.forward(data, LINEAR_LOSS_FN)
     logprobs = _checked_logprobs(data, extract_per_datum_logprobs(forward))
     custom_loss = None
@@ -345,3 +349,70 @@ def forward_backward_custom(
         {**backward.metrics, **metrics},
         custom_loss=custom_loss,
     )
+
+
+def forward_backward_custom_async(
+    client: TrainingClient,
+    data: Sequence[Datum],
+    loss_fn: LossFn,
+    *,
+    regularizers: Iterable[RegularizerSpec] = (),
+    track_grad_norms: bool = False,
+    parallel: bool = True,
+    timeout: float = 30.0,
+    max_concurrency: int | None = None,
+) -> concurrent.futures.Future[CustomForwardBackwardOutput]:
+    """:func:`forward_backward_custom` in a background thread; returns its ``Future``.
+
+    The arguments are checked here, before the call returns (the same
+    ``TypeError``/``ValueError`` as the synchronous route); everything else
+    runs in a daemon thread, and its result or exception lands in the
+    future. Wait with ``future.result(timeout=...)``; a daemon thread never
+    holds up the interpreter's exit. Two steps in flight on one client must
+    be something that client allows (the SDK's futures pipeline requests;
+    a local PyTorch model does not take two backwards at once safely).
+
+    Examples
+    --------
+    >>> from gradtrack.types import ModelInput, TensorData
+    >>> class Fixed:
+    ...     def forward(self, data, loss_fn):
+    ...         entries = [{"logprobs": TensorData([-1.0, -2.0], "float32")} for _ in data]
+    ...         return ForwardBackwardOutput(loss_fn, entries, {})
+    ...     def forward_backward(self, data, loss_fn):
+    ...         return ForwardBackwardOutput(loss_fn, [], {"loss": 0.25})
+    >>> datum = Datum(ModelInput.from_ints([7, 8]), {"target_tokens": [8, 9]})
+    >>> future = forward_backward_custom_async(Fixed(), [datum], lambda d, lps: (-lps[0].sum(), {}))
+    >>> future.result(timeout=30).metrics
+    {'loss': 0.25}
+    """
+    options = {
+        "track_grad_norms": track_grad_norms,
+        "parallel": parallel,
+        "timeout": timeout,
+        "max_concurrency": max_concurrency,
+    }
+    data, specs, _ = _checked_arguments(client, data, loss_fn, regularizers, options)
+    future: concurrent.futures.Future[CustomForwardBackwardOutput] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return  # cancelled before it started
+        try:
+            result = forward_backward_custom(
+                client,
+                data,
+                loss_fn,
+                regularizers=specs,
+                track_grad_norms=track_grad_norms,
+                parallel=parallel,
+                timeout=timeout,
+                max_concurrency=max_concurrency,
+            )
+        except BaseException as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=run, name="gradtrack-forward-backward-custom", daemon=True).start()
+    return future

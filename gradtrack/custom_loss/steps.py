@@ -106,7 +106,8 @@ def host_metrics(metrics: Any) -> dict[str, Any]:
     return {str(key): host_value(value) for key, value in metrics.items()}
 
 
-def _scalar_loss(loss: Any) -> mg.Tensor:
+def scalar_loss(loss: Any) -> mg.Tensor:
+    """The loss as a scalar Tensor: a non-scalar Tensor is summed, a number is a constant."""
     if isinstance(loss, mg.Tensor):
         # A non-scalar loss is summed, as the original does before differentiating.
         return loss.sum() if loss.size != 1 else loss.reshape(())
@@ -127,7 +128,7 @@ def evaluate_loss(
         result = loss_fn(data, list(parts))
         if not (isinstance(result, tuple | list) and len(result) == 2):
             raise TypeError(f"loss_fn must return a (loss, metrics) pair, got {result!r}")
-        return _scalar_loss(result[0]), result[1]
+        return scalar_loss(result[0]), result[1]
 
     positions = tuple(range(len(arrays)))
     (value, metrics), grads = mg.value_and_grad(loss_and_metrics, positions, has_aux=True)(*arrays)

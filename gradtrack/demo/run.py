@@ -51,6 +51,7 @@ from gradtrack.demo.summary import build_summary, write_json
 from gradtrack.demo.table import format_table
 from gradtrack.errors import NonFiniteError
 from gradtrack.local import AdamParams, CharLM, LocalTrainingClient
+from gradtrack.loggers import open_logger, parse_log_to
 from gradtrack.types import CustomLossOutput, Datum, RegularizerSpec
 from minigrad.memory import tune_allocator
 
@@ -113,8 +114,16 @@ class DemoConfig:
     out: Path | None = None
     quiet: bool = False
     eval_every: int = 50
+    log_to: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.log_to, str):
+            raise ValueError(f"DemoConfig log_to must be a str, got {self.log_to!r}")
+        if self.log_to:
+            try:
+                parse_log_to(self.log_to)
+            except ValueError as exc:
+                raise ValueError(f"DemoConfig log_to: {exc}") from None
         for name in ("steps", "batch_size", "eval_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -338,16 +347,29 @@ def _train(
     started = time.perf_counter()
     training = _Training([], 0.0)
 
+    loggers: list[Any] = []
+
     def write(metrics_file: TextIO, step: int, output: CustomLossOutput, **extra: Any) -> None:
         record = {"step": step, "wall_time": round(time.perf_counter() - started, 4)}
         record.update(output.to_dict(), **extra)
         # One strict-JSON write per line: an interrupt falls between lines, never inside one.
         metrics_file.write(json.dumps(record, allow_nan=False) + "\n")
         metrics_file.flush()
+        for logger in loggers:
+            logger.log(output, step)
         training.records.append(record)
 
     try:
-        with _quiet_overflow(), create_new(metrics_path) as metrics_file:
+        with (
+            _quiet_overflow(),
+            create_new(metrics_path) as metrics_file,
+            contextlib.ExitStack() as stack,
+        ):
+            # Extra destinations (--log-to) get the same steps, each flushed as it ends.
+            loggers.extend(
+                stack.enter_context(open_logger(kind, target, run_name=metrics_path.parent.name))
+                for kind, target in (parse_log_to(config.log_to) if config.log_to else [])
+            )
             for step in range(1, config.steps + 1):
                 chosen = setup.batch_rng.choice(len(setup.pool), config.batch_size, replace=False)
                 try:

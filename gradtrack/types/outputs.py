@@ -13,6 +13,7 @@ from gradtrack.types._convert import (
     _as_optional_float,
     _jsonable,
 )
+from gradtrack.types.scalars import to_scalars
 
 GRAD_STATUSES: tuple[str | None, ...] = (None, "ok", "no_gradient", "failed")
 """The values ``grad_status`` takes: ``None`` (not tracked), then see RegularizerOutput."""
@@ -44,6 +45,10 @@ class RegularizerOutput:
 
     It is ``None`` when gradients were not tracked.
 
+    ``param_grad_norm`` is the norm of the same unweighted gradient with respect to model
+    parameters (see :func:`gradtrack.integrations.torch.backward`); its weighted twin is
+    ``param_grad_norm * weight``.
+
     Examples
     --------
     >>> out = RegularizerOutput.from_computation("l1", 10.0, 0.1, {"sum": 100}, grad_norm=5.0)
@@ -60,6 +65,7 @@ class RegularizerOutput:
     custom: dict[str, Any] = field(default_factory=dict)
     grad_alignment: float | None = None
     grad_status: str | None = None
+    param_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
         if self.grad_status not in GRAD_STATUSES:
@@ -76,6 +82,9 @@ class RegularizerOutput:
         )
         self.grad_alignment = _as_optional_float(
             self.grad_alignment, "RegularizerOutput grad_alignment"
+        )
+        self.param_grad_norm = _as_optional_float(
+            self.param_grad_norm, "RegularizerOutput param_grad_norm"
         )
         if self.custom is None:
             self.custom = {}
@@ -129,6 +138,7 @@ class RegularizerOutput:
         ``"ok"`` is implied by a present ``grad_norm``, which keeps the dict as the
         original writes it). Non-finite numbers become ``None``, so the dict is valid
         strict JSON.
+        ``param_grad_norm`` appears only when it is not ``None``.
 
         Examples
         --------
@@ -149,6 +159,8 @@ class RegularizerOutput:
             result["grad_alignment"] = _jsonable(self.grad_alignment)
         if self.grad_status not in (None, "ok"):
             result["grad_status"] = self.grad_status
+        if self.param_grad_norm is not None:
+            result["param_grad_norm"] = _jsonable(self.param_grad_norm)
         return result
 
 
@@ -166,6 +178,9 @@ class CustomLossOutput:
     gradient (``grad_status="no_gradient"``) and for every term when the total gradient is
     not finite (no cosine is defined then). When the base loss has no gradient (or it
     failed), ``base_loss`` also has ``grad_status`` (see :class:`RegularizerOutput`).
+    ``total_param_grad_norm`` (and ``base_loss["param_grad_norm"]``, present only then) are
+    the parameter-space norms of :func:`gradtrack.integrations.torch.backward` with
+    ``param_norms``.
 
     Examples
     --------
@@ -181,6 +196,7 @@ class CustomLossOutput:
     regularizer_total: float
     total_grad_norm: float | None = None
     grad_alignment: dict[str, float | None] | None = None
+    total_param_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
         self.loss_total = _as_float(self.loss_total, "CustomLossOutput loss_total")
@@ -189,6 +205,9 @@ class CustomLossOutput:
         )
         self.total_grad_norm = _as_optional_float(
             self.total_grad_norm, "CustomLossOutput total_grad_norm"
+        )
+        self.total_param_grad_norm = _as_optional_float(
+            self.total_param_grad_norm, "CustomLossOutput total_param_grad_norm"
         )
 
     @classmethod
@@ -295,11 +314,25 @@ class CustomLossOutput:
             "base_loss": base_dict,
             "regularizers": {name: out.to_dict() for name, out in self.regularizers.items()},
         }
+        if base.get("param_grad_norm") is not None:
+            result["base_loss"]["param_grad_norm"] = _jsonable(base["param_grad_norm"])
         if self.total_grad_norm is not None:
             result["total_grad_norm"] = _jsonable(self.total_grad_norm)
         if self.grad_alignment is not None:
             result["grad_alignment"] = _jsonable(self.grad_alignment)
+        if self.total_param_grad_norm is not None:
+            result["total_param_grad_norm"] = _jsonable(self.total_param_grad_norm)
         return result
+
+    def to_scalars(self, prefix: str = "") -> dict[str, float]:
+        """Flat ``{name: float}`` for metric loggers (see :func:`gradtrack.loggers.to_scalars`).
+
+        Examples
+        --------
+        >>> CustomLossOutput.build(2.5, {"nll": 2.5}, []).to_scalars("train/")
+        {'train/loss/total': 2.5, 'train/loss/base': 2.5, 'train/loss/regularizers': 0.0, 'train/base/nll': 2.5}
+        """  # noqa: E501
+        return to_scalars(self, prefix)
 
     def to_json(self, **json_kwargs: Any) -> str:
         """Return :meth:`to_dict` as a strict JSON string; keyword arguments go to ``json.dumps``.
