@@ -10,6 +10,7 @@ more than once.
 from __future__ import annotations
 
 import builtins
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,8 +69,7 @@ def split(x: Any, indices_or_sections: int | Sequence[int], axis: int = 0) -> li
     else:
         bounds = [0, *(int(i) for i in indices_or_sections), length]
     return [
-        getitem(x, _along(axis, slice(start, stop)))
-        for start, stop in zip(bounds[:-1], bounds[1:], strict=True)
+        getitem(x, _along(axis, slice(start, stop))) for start, stop in itertools.pairwise(bounds)
     ]
 
 
