@@ -17,7 +17,8 @@ The pieces, each in its own module:
 * :mod:`minigrad.transforms` — ``grad`` and ``value_and_grad``;
 * :mod:`minigrad.gradcheck` — finite-difference checks;
 * :mod:`minigrad.kernels` — the forward computations (NumPy or Numba);
-* :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers and optimizers.
+* :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers, losses, optimizers, schedules;
+* :mod:`minigrad.serialization` — ``save``/``load`` of state dicts as ``.npz``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_e
 from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from minigrad.memory import tune_allocator
 from minigrad.ops import *  # noqa: F403  (every op, listed once, in minigrad.ops)
+from minigrad.serialization import load, save
 from minigrad.tensor import Tensor, as_tensor, tensor
 from minigrad.transforms import grad, value_and_grad
 from minigrad.viz import to_dot
@@ -46,10 +48,12 @@ __all__ = [
     "gradgradcheck",
     "is_grad_enabled",
     "kernels",
+    "load",
     "nn",
     "no_grad",
     "numerical_grad",
     "optim",
+    "save",
     "set_grad_enabled",
     "tensor",
     "to_dot",
