@@ -125,6 +125,8 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     >>> load(path)
     {'a': array([0, 1])}
     """
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise ValueError(f"{os.fspath(path)!r} is not a minigrad .npz archive: not a zip file")
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
