@@ -597,6 +597,23 @@ NUMPY_FUNCTIONS: dict[Callable[..., Any], Callable[..., Tensor]] = {
 """NumPy functions that, given a Tensor, run the minigrad op of the same meaning."""
 
 
+def _dot(x: Any, y: Any, out: Any = None) -> Tensor:
+    """``np.dot`` where it means a product minigrad has: scalars, vectors and matrices."""
+    if out is not None:
+        raise TypeError("numpy.dot on a Tensor does not take out=")
+    if max(np.ndim(x), np.ndim(y)) > 2:
+        raise TypeError(
+            "numpy.dot of arrays with more than 2 dimensions has no minigrad op; "
+            "use mg.matmul or mg.einsum, or pass t.numpy() to work on the plain array"
+        )
+    if np.ndim(x) == 0 or np.ndim(y) == 0:
+        return ops.mul(x, y)
+    return ops.matmul(x, y)
+
+
+NUMPY_FUNCTIONS[np.dot] = _dot
+
+
 def _compare(ufunc: np.ufunc) -> Callable[[Any, Any], Tensor]:
     return lambda x, y: ops.compare(ufunc, x, y)
 

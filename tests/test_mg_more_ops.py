@@ -355,6 +355,8 @@ def test_numpy_array_functions_on_tensors() -> None:
         np.sort(x, axis=0),
         np.pad(x, 1),
         np.moveaxis(x, 0, 1),
+        np.dot(x, x),
+        np.dot(x[0], x[1]),
     ]
     for result in results:
         assert isinstance(result, mg.Tensor) and result.requires_grad
@@ -371,6 +373,7 @@ def test_numpy_array_functions_on_tensors() -> None:
         (lambda t: np.diff(t), "diff"),
         (lambda t: np.arccos(t), "arccos"),
         (lambda t: np.add.reduce(t), "add.reduce"),
+        (lambda t: np.dot(t.reshape(1, 2, 2), t), "dot"),
         (lambda t: np.exp(t, out=np.zeros((2, 2))), "exp"),
     ],
 )

@@ -77,3 +77,4 @@ for _module in (
     special,
 ):
     __all__ += _module.__all__
+del _module

@@ -95,9 +95,7 @@ def sort(x: Any, axis: int | None = -1) -> Tensor:
     Tensor([1., 2., 3.])
     """
     x = as_tensor(x)
-    if x.ndim == 0 and axis is not None:
-        return x
-    order = argsort(x, axis).data
+    order = argsort(x, axis).data  # NumPy's AxisError (a ValueError) for a bad axis
     return take_along_axis(x, order, axis)
 
 
