@@ -60,7 +60,14 @@ class Module:
             yield from _items(value, name)
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        """``(name, module)`` for each direct submodule, each once, in assignment order."""
+        """``(name, module)`` for each direct submodule, each once, in assignment order.
+
+        Examples
+        --------
+        >>> from minigrad.nn import MLP
+        >>> [name for name, _ in MLP([2, 3, 1], rng=0).named_children()]
+        ['layers.0', 'layers.1']
+        """
         seen: set[int] = set()
         for name, member in self._members():
             if isinstance(member, Module) and id(member) not in seen:
@@ -80,7 +87,14 @@ class Module:
             yield child
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """``(dotted name, module)`` for this module (name ``""``) and every descendant."""
+        """``(dotted name, module)`` for this module (name ``""``) and every descendant.
+
+        Examples
+        --------
+        >>> from minigrad.nn import MLP, Sequential
+        >>> [name for name, _ in Sequential(MLP([2, 1], rng=0)).named_modules()]
+        ['', '0', '0.layers.0']
+        """
         seen: set[int] = set()
         stack: list[tuple[str, Module]] = [(prefix, self)]
         while stack:
@@ -138,7 +152,17 @@ class Module:
         return [param for _, param in self.named_parameters()]
 
     def zero_grad(self) -> None:
-        """Forget the accumulated gradients of every parameter."""
+        """Forget the accumulated gradients of every parameter.
+
+        Examples
+        --------
+        >>> from minigrad.nn import Linear
+        >>> layer = Linear(2, 1, rng=0)
+        >>> layer(np.ones((1, 2), np.float32)).sum().backward()
+        >>> layer.zero_grad()
+        >>> layer.weight.grad is None
+        True
+        """
         for p in self.parameters():
             p.grad = None
 
@@ -200,13 +224,28 @@ class Module:
 
     # --------------------------------------------------------------- modes
     def train(self, mode: bool = True) -> Module:
-        """Put this module and every submodule in training mode (or, with False, eval mode)."""
+        """Put this module and every submodule in training mode (or, with False, eval mode).
+
+        Examples
+        --------
+        >>> from minigrad.nn import Dropout, Sequential
+        >>> net = Sequential(Dropout(0.5)).train(False)
+        >>> net[0].training, net.train()[0].training
+        (False, True)
+        """
         for module in self.modules():
             module.training = bool(mode)
         return self
 
     def eval(self) -> Module:
-        """Put this module and every submodule in evaluation mode (``Dropout`` is the identity)."""
+        """Put this module and every submodule in evaluation mode (``Dropout`` is the identity).
+
+        Examples
+        --------
+        >>> from minigrad.nn import Dropout
+        >>> Dropout(0.5).eval().training
+        False
+        """
         return self.train(False)
 
     # -------------------------------------------------------------- calling
