@@ -17,7 +17,8 @@ The pieces, each in its own module:
 * :mod:`minigrad.transforms` — ``grad`` and ``value_and_grad``;
 * :mod:`minigrad.gradcheck` — finite-difference checks;
 * :mod:`minigrad.kernels` — the forward computations (NumPy or Numba);
-* :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers and optimizers;
+* :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers, losses, optimizers, schedules;
+* :mod:`minigrad.serialization` — ``save``/``load`` of state dicts as ``.npz``;
 * :mod:`minigrad.memory` — an opt-in allocator tuning for training processes.
 """
 
@@ -29,6 +30,7 @@ from minigrad import kernels, memory, methods, nn, ops, optim, vjps  # noqa: F40
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from minigrad.ops import *  # noqa: F403  (every op, listed once, in minigrad.ops)
+from minigrad.serialization import load, save
 from minigrad.tensor import Tensor, as_tensor, tensor
 from minigrad.transforms import grad, value_and_grad
 from minigrad.viz import to_dot
@@ -45,10 +47,12 @@ __all__ = [
     "gradgradcheck",
     "is_grad_enabled",
     "kernels",
+    "load",
     "nn",
     "no_grad",
     "numerical_grad",
     "optim",
+    "save",
     "set_grad_enabled",
     "tensor",
     "to_dot",

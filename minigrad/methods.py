@@ -10,10 +10,12 @@ Why a separate module: the ops are written in terms of ``Tensor``, so
 way — ``tensor`` ← ``ops`` ← ``engine`` ← ``methods`` — and this is the only
 place where the class learns its operators.
 
-It also answers NumPy's ``__array_function__`` protocol for the NumPy
-functions that have a minigrad op (``np.sum(t)``, ``np.mean(t, axis=0)``,
-``np.concatenate([t, u])`` …): they return Tensors that carry gradients.
-Any other NumPy function given a Tensor raises a ``TypeError`` naming it.
+It also answers NumPy's two protocols for the NumPy functions that have a
+minigrad op: ``__array_ufunc__`` for ufuncs (``np.exp(t)``,
+``np.maximum(t, 0)``, ``array + t``) and ``__array_function__`` for the rest
+(``np.sum(t)``, ``np.mean(t, axis=0)``, ``np.concatenate([t, u])`` …): they
+return Tensors that carry gradients. Any other NumPy function given a Tensor
+raises a ``TypeError`` naming it and suggesting ``t.numpy()``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from minigrad import engine, ops
 from minigrad.tensor import Tensor
 
-__all__ = ["NUMPY_FUNCTIONS", "TensorMethods"]
+__all__ = ["NUMPY_FUNCTIONS", "NUMPY_UFUNCS", "TensorMethods"]
 
 
 class TensorMethods:
@@ -79,6 +81,18 @@ class TensorMethods:
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return ops.matmul(other, self)
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return ops.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return ops.mod(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return ops.mod(other, self)
 
     def __neg__(self) -> Tensor:
         return ops.neg(self)
@@ -244,14 +258,275 @@ class TensorMethods:
         """Clamp to ``[lo, hi]``; the gradient passes inside and at the bounds."""
         return ops.clip(self, lo, hi)
 
+    # ------------------------------------------------ PyTorch-style methods
+    def clone(self) -> Tensor:
+        """A copy of the data that stays in the graph (gradient 1 back to this tensor).
+
+        Examples
+        --------
+        >>> import minigrad as mg
+        >>> x = mg.Tensor([1.0], requires_grad=True)
+        >>> y = x.clone()
+        >>> y.requires_grad, y.data is x.data
+        (True, False)
+        """
+        return ops.add(self, ops.zeros((), dtype=self.dtype))  # type: ignore[attr-defined]
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Start (or stop) recording operations on this leaf, in place; returns it.
+
+        Examples
+        --------
+        >>> import minigrad as mg
+        >>> mg.zeros(2).requires_grad_().requires_grad
+        True
+        """
+        if not self.is_leaf:  # type: ignore[attr-defined]
+            raise RuntimeError(
+                "requires_grad_ changes leaves only; this tensor was computed by an operation "
+                "(use .detach().requires_grad_() for a new leaf)"
+            )
+        if requires_grad and self.dtype.kind != "f":  # type: ignore[attr-defined]
+            raise TypeError(f"only floating tensors can require grad, got dtype {self.dtype}")  # type: ignore[attr-defined]
+        self.requires_grad = bool(requires_grad)  # type: ignore[attr-defined]
+        return self  # type: ignore[return-value]
+
+    def pow(self, exponent: Any) -> Tensor:
+        """``self ** exponent``."""
+        return ops.pow(self, exponent)
+
+    def matmul(self, other: Any) -> Tensor:
+        """``self @ other``."""
+        return ops.matmul(self, other)
+
+    def add(self, other: Any) -> Tensor:
+        """``self + other``."""
+        return ops.add(self, other)
+
+    def sub(self, other: Any) -> Tensor:
+        """``self - other``."""
+        return ops.sub(self, other)
+
+    def mul(self, other: Any) -> Tensor:
+        """``self * other``."""
+        return ops.mul(self, other)
+
+    def div(self, other: Any) -> Tensor:
+        """``self / other``."""
+        return ops.div(self, other)
+
+    def neg(self) -> Tensor:
+        """``-self``."""
+        return ops.neg(self)
+
+    def maximum(self, other: Any) -> Tensor:
+        """Elementwise maximum with ``other``."""
+        return ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        """Elementwise minimum with ``other``."""
+        return ops.minimum(self, other)
+
+    def logaddexp(self, other: Any) -> Tensor:
+        """``log(exp(self) + exp(other))``."""
+        return ops.logaddexp(self, other)
+
+    def floor_divide(self, other: Any) -> Tensor:
+        """``self // other`` (no gradient)."""
+        return ops.floor_divide(self, other)
+
+    def remainder(self, other: Any) -> Tensor:
+        """``self % other``."""
+        return ops.mod(self, other)
+
+    def square(self) -> Tensor:
+        """Elementwise ``x**2``."""
+        return ops.square(self)
+
+    def log1p(self) -> Tensor:
+        """Elementwise ``log(1 + x)``."""
+        return ops.log1p(self)
+
+    def expm1(self) -> Tensor:
+        """Elementwise ``exp(x) - 1``."""
+        return ops.expm1(self)
+
+    def log2(self) -> Tensor:
+        """Elementwise base-2 logarithm."""
+        return ops.log2(self)
+
+    def log10(self) -> Tensor:
+        """Elementwise base-10 logarithm."""
+        return ops.log10(self)
+
+    def sign(self) -> Tensor:
+        """Elementwise sign."""
+        return ops.sign(self)
+
+    def sin(self) -> Tensor:
+        """Elementwise sine."""
+        return ops.sin(self)
+
+    def cos(self) -> Tensor:
+        """Elementwise cosine."""
+        return ops.cos(self)
+
+    def tan(self) -> Tensor:
+        """Elementwise tangent."""
+        return ops.tan(self)
+
+    def arctan(self) -> Tensor:
+        """Elementwise inverse tangent."""
+        return ops.arctan(self)
+
+    def sinh(self) -> Tensor:
+        """Elementwise hyperbolic sine."""
+        return ops.sinh(self)
+
+    def cosh(self) -> Tensor:
+        """Elementwise hyperbolic cosine."""
+        return ops.cosh(self)
+
+    def erf(self) -> Tensor:
+        """Elementwise error function."""
+        return ops.erf(self)
+
+    def softplus(self) -> Tensor:
+        """Elementwise ``log(1 + exp(x))``."""
+        return ops.softplus(self)
+
+    def floor(self) -> Tensor:
+        """Round down (no gradient)."""
+        return ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        """Round up (no gradient)."""
+        return ops.ceil(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """Round to ``decimals`` places (no gradient)."""
+        return ops.round(self, decimals)
+
+    def isnan(self) -> Tensor:
+        """Where the value is NaN."""
+        return ops.isnan(self)
+
+    def isfinite(self) -> Tensor:
+        """Where the value is finite."""
+        return ops.isfinite(self)
+
+    def softmax(self, axis: Any = -1) -> Tensor:
+        """Softmax along ``axis`` (see :func:`minigrad.softmax`)."""
+        return ops.softmax(self, axis)
+
+    def log_softmax(self, axis: Any = -1) -> Tensor:
+        """Log-softmax along ``axis`` (see :func:`minigrad.log_softmax`)."""
+        return ops.log_softmax(self, axis)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Product over ``axis`` (see :func:`minigrad.prod`)."""
+        return ops.prod(self, axis, keepdims)
+
+    def cumsum(self, axis: int | None = None) -> Tensor:
+        """Running sum along ``axis`` (see :func:`minigrad.cumsum`)."""
+        return ops.cumsum(self, axis)
+
+    def norm(self, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Vector or matrix norm (see :func:`minigrad.norm`)."""
+        return ops.norm(self, ord, axis, keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the largest value (see :func:`minigrad.argmax`)."""
+        return ops.argmax(self, axis, keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the smallest value (see :func:`minigrad.argmin`)."""
+        return ops.argmin(self, axis, keepdims)
+
+    def argsort(self, axis: int | None = -1) -> Tensor:
+        """Indices that sort along ``axis``, stably."""
+        return ops.argsort(self, axis)
+
+    def sort(self, axis: int | None = -1) -> Tensor:
+        """Sorted values along ``axis`` (a new tensor; stable on ties)."""
+        return ops.sort(self, axis)
+
+    def flip(self, axis: Any = None) -> Tensor:
+        """Reverse along ``axis`` (see :func:`minigrad.flip`)."""
+        return ops.flip(self, axis)
+
+    def roll(self, shift: Any, axis: Any = None) -> Tensor:
+        """Shift elements with wrap-around (see :func:`minigrad.roll`)."""
+        return ops.roll(self, shift, axis)
+
+    def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
+        """Repeat each element, NumPy's meaning (PyTorch's ``repeat`` is :meth:`tile`)."""
+        return ops.repeat(self, repeats, axis)
+
+    def tile(self, reps: Any) -> Tensor:
+        """Repeat the whole tensor along each axis (see :func:`minigrad.tile`)."""
+        return ops.tile(self, reps)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Exchange two axes."""
+        return ops.swapaxes(self, axis1, axis2)
+
+    def moveaxis(self, source: Any, destination: Any) -> Tensor:
+        """Move axes to new positions."""
+        return ops.moveaxis(self, source, destination)
+
+    def tril(self, k: int = 0) -> Tensor:
+        """Lower triangle of the last two axes."""
+        return ops.tril(self, k)
+
+    def triu(self, k: int = 0) -> Tensor:
+        """Upper triangle of the last two axes."""
+        return ops.triu(self, k)
+
+    def split(self, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+        """Split along ``axis`` (see :func:`minigrad.split`)."""
+        return ops.split(self, indices_or_sections, axis)
+
+    def outer(self, other: Any) -> Tensor:
+        """Outer product with ``other``."""
+        return ops.outer(self, other)
+
+    def take_along_axis(self, indices: Any, axis: int | None) -> Tensor:
+        """Pick elements at ``indices`` along ``axis``."""
+        return ops.take_along_axis(self, indices, axis)
+
+    def gelu(self, approximate: str = "none") -> Tensor:
+        """Gaussian error linear unit."""
+        return ops.gelu(self, approximate)
+
+    def silu(self) -> Tensor:
+        """Sigmoid linear unit ``x σ(x)``."""
+        return ops.silu(self)
+
     # ------------------------------------------------------------------ NumPy
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        op = NUMPY_UFUNCS.get(ufunc)
+        if op is None or method != "__call__" or kwargs:
+            what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            reason = (
+                "has no minigrad op"
+                if op is None or method != "__call__"
+                else (f"does not take {', '.join(sorted(kwargs))} with Tensors")
+            )
+            raise TypeError(
+                f"{what} {reason}; use minigrad's functions, "
+                f"or pass t.numpy() to work on the plain array"
+            )
+        return op(*inputs)
+
     def __array_function__(
         self, func: Any, types: tuple[type, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         op = NUMPY_FUNCTIONS.get(func)
         if op is None:
+            name = f"{getattr(func, '__module__', None) or 'numpy'}.{func.__name__}"
             raise TypeError(
-                f"numpy.{func.__name__} has no minigrad op and does not take Tensors; "
+                f"{name} has no minigrad op and does not take Tensors; "
                 f"use minigrad's functions, or pass t.numpy() to work on the plain array"
             )
         return op(*args, **kwargs)
@@ -286,8 +561,109 @@ NUMPY_FUNCTIONS: dict[Callable[..., Any], Callable[..., Tensor]] = {
     np.concatenate: ops.concatenate,
     np.stack: ops.stack,
     np.where: ops.where,
+    np.prod: _without_out(ops.prod, "prod"),
+    np.cumsum: _without_out(ops.cumsum, "cumsum"),
+    np.linalg.norm: ops.norm,
+    np.einsum: _without_out(ops.einsum, "einsum"),
+    np.outer: _without_out(ops.outer, "outer"),
+    np.matmul: _without_out(ops.matmul, "matmul"),
+    np.split: ops.split,
+    np.pad: ops.pad,
+    np.take_along_axis: ops.take_along_axis,
+    np.tril: ops.tril,
+    np.triu: ops.triu,
+    np.flip: ops.flip,
+    np.roll: ops.roll,
+    np.repeat: ops.repeat,
+    np.tile: ops.tile,
+    np.moveaxis: ops.moveaxis,
+    np.swapaxes: ops.swapaxes,
+    np.ravel: ops.flatten,
+    np.sort: ops.sort,
+    np.argsort: ops.argsort,
+    np.argmax: _without_out(ops.argmax, "argmax"),
+    np.argmin: _without_out(ops.argmin, "argmin"),
+    np.round: _without_out(ops.round, "round"),
+    np.around: _without_out(ops.round, "around"),
+    np.logaddexp: ops.logaddexp,
+    np.zeros_like: ops.zeros_like,
+    np.ones_like: ops.ones_like,
+    np.full_like: ops.full_like,
+    # Questions about the shape answer with plain values, as for an array.
+    np.shape: lambda t: t.shape,
+    np.ndim: lambda t: t.ndim,
+    np.size: lambda t, axis=None: t.size if axis is None else t.shape[axis],
 }
 """NumPy functions that, given a Tensor, run the minigrad op of the same meaning."""
+
+
+def _dot(x: Any, y: Any, out: Any = None) -> Tensor:
+    """``np.dot`` where it means a product minigrad has: scalars, vectors and matrices."""
+    if out is not None:
+        raise TypeError("numpy.dot on a Tensor does not take out=")
+    if max(np.ndim(x), np.ndim(y)) > 2:
+        raise TypeError(
+            "numpy.dot of arrays with more than 2 dimensions has no minigrad op; "
+            "use mg.matmul or mg.einsum, or pass t.numpy() to work on the plain array"
+        )
+    if np.ndim(x) == 0 or np.ndim(y) == 0:
+        return ops.mul(x, y)
+    return ops.matmul(x, y)
+
+
+NUMPY_FUNCTIONS[np.dot] = _dot
+
+
+def _compare(ufunc: np.ufunc) -> Callable[[Any, Any], Tensor]:
+    return lambda x, y: ops.compare(ufunc, x, y)
+
+
+NUMPY_UFUNCS: dict[np.ufunc, Callable[..., Tensor]] = {
+    np.add: ops.add,
+    np.subtract: ops.sub,
+    np.multiply: ops.mul,
+    np.true_divide: ops.div,
+    np.power: ops.pow,
+    np.float_power: ops.pow,
+    np.negative: ops.neg,
+    np.positive: lambda x: x,
+    np.matmul: ops.matmul,
+    np.exp: ops.exp,
+    np.expm1: ops.expm1,
+    np.log: ops.log,
+    np.log2: ops.log2,
+    np.log10: ops.log10,
+    np.log1p: ops.log1p,
+    np.sqrt: ops.sqrt,
+    np.square: ops.square,
+    np.absolute: ops.abs,
+    np.fabs: ops.abs,
+    np.sign: ops.sign,
+    np.sin: ops.sin,
+    np.cos: ops.cos,
+    np.tan: ops.tan,
+    np.arctan: ops.arctan,
+    np.sinh: ops.sinh,
+    np.cosh: ops.cosh,
+    np.tanh: ops.tanh,
+    np.maximum: ops.maximum,
+    np.minimum: ops.minimum,
+    np.logaddexp: ops.logaddexp,
+    np.floor_divide: ops.floor_divide,
+    np.remainder: ops.mod,
+    np.floor: ops.floor,
+    np.ceil: ops.ceil,
+    np.rint: ops.round,
+    np.isnan: ops.isnan,
+    np.isfinite: ops.isfinite,
+    np.less: _compare(np.less),
+    np.less_equal: _compare(np.less_equal),
+    np.greater: _compare(np.greater),
+    np.greater_equal: _compare(np.greater_equal),
+    np.equal: _compare(np.equal),
+    np.not_equal: _compare(np.not_equal),
+}
+"""NumPy ufuncs that, called on a Tensor (``np.exp(t)``, ``array + t``), run the minigrad op."""
 
 
 def _bind(cls: type) -> None:

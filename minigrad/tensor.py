@@ -145,8 +145,9 @@ class Tensor:
         "requires_grad",
     )
 
-    # NumPy must not turn ``array + tensor`` into an array operation: with this,
-    # it returns NotImplemented and Python calls Tensor.__radd__ instead.
+    # NumPy must not turn ``array + tensor`` into an array operation. Until
+    # minigrad.methods binds the real __array_ufunc__ (which runs the minigrad op
+    # of each ufunc), None makes NumPy defer to Tensor's reflected operators.
     __array_ufunc__ = None
 
     data: np.ndarray

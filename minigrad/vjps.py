@@ -18,6 +18,8 @@ reductions and in ``maximum``/``minimum`` split the gradient evenly.
 
 from __future__ import annotations
 
+import string
+
 import numpy as np
 
 from minigrad import ops
@@ -203,3 +205,95 @@ def _concatenate_vjp(argnum: int, g: Tensor, ans: Tensor, *parts: Tensor, axis: 
 
 
 defvjp_argnum("concatenate", _concatenate_vjp)
+
+# ------------------------------------------------ more ops (special, rounding, reductions)
+defvjp("expm1", lambda g, ans, x: g * (ans + 1))  # d (eˣ - 1) = eˣ
+defvjp("arctan", lambda g, ans, x: g / (1 + ops.square(x)))  # d atan x = 1/(1+x²)
+defvjp("sinh", lambda g, ans, x: g * ops.cosh(x))  # d sinh = cosh
+defvjp("cosh", lambda g, ans, x: g * ops.sinh(x))  # d cosh = sinh
+# d erf x = 2/√π e^(-x²)
+defvjp("erf", lambda g, ans, x: g * (2 / np.sqrt(np.pi)) * ops.exp(-ops.square(x)))
+# d log(eˣ + eʸ)/dx = eˣ / (eˣ + eʸ) = exp(x - ans)
+defvjp(
+    "logaddexp",
+    lambda g, ans, x, y: g * ops.exp(x - ans),
+    lambda g, ans, x, y: g * ops.exp(y - ans),
+)
+# x mod y = x - floor(x/y) y, with floor(x/y) flat almost everywhere.
+defvjp("mod", lambda g, ans, x, y: g, lambda g, ans, x, y: -g * ops.floor_divide(x, y))
+
+
+def _products_of_others(x: Tensor, axes: tuple[int, ...]) -> Tensor:
+    """For each element, the product of the other elements of its group (exact with zeros).
+
+    The reduced axes are moved last and flattened to one of length n; each
+    element's n - 1 partners are gathered in an (…, n, n) table whose
+    diagonal is replaced by ones, and multiplied out. It costs n times the
+    memory of ``x``, so it runs only when a group holds a zero.
+    """
+    kept = [a for a in range(x.ndim) if a not in axes]
+    order = (*kept, *axes)
+    moved = ops.transpose(x, order)
+    lead = moved.shape[: len(kept)]
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    rows = ops.reshape(moved, (*lead, 1, n))
+    table = ops.where(np.eye(n, dtype=bool), 1.0, ops.broadcast_to(rows, (*lead, n, n)))
+    others = ops.reshape(ops.prod(table, -1), moved.shape)
+    return ops.transpose(others, tuple(np.argsort(order)))
+
+
+def _prod_vjp(g: Tensor, ans: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
+    # d Π xⱼ / dxᵢ = Π_{j≠i} xⱼ, which is prod/xᵢ only when xᵢ ≠ 0.
+    if (x.data == 0).any():
+        return _expand(g, x, axes, keepdims) * _products_of_others(x, axes)
+    return _expand(g * ans, x, axes, keepdims) / x
+
+
+defvjp("prod", _prod_vjp)
+
+
+def _cumsum_vjp(g: Tensor, ans: Tensor, x: Tensor, axis: int | None) -> Tensor:
+    # Each x_i feeds every running sum from i on: the gradient is the reversed running sum of g.
+    if axis is None:
+        return ops.reshape(ops.flip(ops.cumsum(ops.flip(g, 0), 0), 0), x.shape)
+    return ops.flip(ops.cumsum(ops.flip(g, axis), axis), axis)
+
+
+defvjp("cumsum", _cumsum_vjp)
+
+
+def _einsum_vjp(
+    argnum: int, g: Tensor, ans: Tensor, *operands: Tensor, letters: tuple[str, ...], output: str
+) -> Tensor:
+    # The gradient of one operand is the einsum of g with all the others, into its letters.
+    # Letters that appear only in this operand (summed away) come back through a ones vector;
+    # a repeated letter (a diagonal) through an identity matrix.
+    target = letters[argnum]
+    terms = [output]
+    tensors: list[Tensor] = [g]
+    for i, (subscripts, op) in enumerate(zip(letters, operands, strict=True)):
+        if i != argnum:
+            terms.append(subscripts)
+            tensors.append(op)
+    present = set("".join(terms))
+    size = dict(zip(target, operands[argnum].shape, strict=True))
+    for letter in dict.fromkeys(target):
+        if letter not in present:
+            terms.append(letter)
+            tensors.append(ops.ones(size[letter], dtype=g.dtype))
+    spare = iter(c for c in string.ascii_letters if c not in set("".join(letters) + output))
+    renamed = ""
+    seen: set[str] = set()
+    for letter in target:
+        if letter in seen:
+            fresh = next(spare)
+            terms.append(letter + fresh)
+            tensors.append(ops.eye(size[letter], dtype=g.dtype))
+            renamed += fresh
+        else:
+            seen.add(letter)
+            renamed += letter
+    return ops.einsum(",".join(terms) + "->" + renamed, *tensors)
+
+
+defvjp_argnum("einsum", _einsum_vjp)

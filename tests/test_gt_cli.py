@@ -361,7 +361,7 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture) -> None:
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     for option in (
-        "--steps", "--seed", "--regularizers", "--lr", "--batch-size", "--sequential",
+        "--steps", "--seed", "--regularizers", "--lr", "--batch-size", "--model", "--sequential",
         "--no-track", "--no-plot", "--out", "--quiet",
     ):  # fmt: skip
         assert option in text

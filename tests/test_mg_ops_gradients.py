@@ -400,6 +400,232 @@ CONCAT_FIXED: tuple[Shapes, ...] = (
 )
 STACK_FIXED: tuple[Shapes, ...] = tuple((s, s) for s in FIXED_SHAPES)
 
+
+# ------------------------------------------------------- the second op list
+SMALL = st.floats(-1.2, 1.2)  # tan stays away from ±π/2
+UNIT_MAGNITUDE = st.floats(-1.5, -0.5) | st.floats(0.5, 1.5)  # prod: no zeros, moderate size
+# mod: x/y never within 0.0125 of an integer, where the sawtooth jumps.
+MOD_LEFT = st.integers(-30, 30).map(lambda k: k / 10 + 0.05)
+MOD_RIGHT = st.sampled_from([1.0, 2.0, 4.0, -1.0, -2.0])
+MATRIX_SHAPES = hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=3).map(
+    lambda shape: (shape,)
+)
+AT_LEAST_1D = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3).map(
+    lambda shape: (shape,)
+)
+MATRIX_FIXED: tuple[Shapes, ...] = (((3, 2),), ((1, 2),), ((2, 3, 2),))
+
+
+def draw_cumsum(data: st.DataObject, shapes: Shapes) -> Case:
+    (shape,) = shapes
+    x = draw_array(data, shape, REALS)
+    axes = st.integers(-len(shape), len(shape) - 1) if shape else st.nothing()
+    axis = data.draw(st.none() | axes, label="axis")
+    return Case(lambda t: mg.cumsum(t, axis), (x,), np.cumsum(x, axis))
+
+
+def draw_norm(data: st.DataObject, shapes: Shapes) -> Case:
+    """Vector norms along one axis (every finite ord and ±inf) or matrix norms on two."""
+    (shape,) = shapes
+    x = draw_array(data, shape, GRID.filter(lambda v: abs(v) > 0.05), unique=True)
+    ndim = len(shape)
+    options: list[tuple[Any, Any]] = [(None, None)]
+    if ndim >= 1:
+        options += [(ord_, a) for ord_ in (None, 1, 2, 3, 0.5, np.inf, -np.inf) for a in (-1, 0)]
+    if ndim >= 2:
+        options += [(ord_, (0, 1)) for ord_ in (None, "fro", 1, -1, np.inf, -np.inf)]
+    ord_, axis = data.draw(st.sampled_from(options), label="ord, axis")
+    keepdims = data.draw(st.booleans(), label="keepdims")
+    return Case(
+        lambda t: mg.norm(t, ord_, axis, keepdims),
+        (x,),
+        np.asarray(np.linalg.norm(x, ord_, axis, keepdims)),
+    )
+
+
+EINSUM_PATTERNS = (
+    ("ij,jk->ik", "ab", "bc"),
+    ("ij,jk", "ab", "bc"),
+    ("ij->ji", "ab"),
+    ("ij->", "ab"),
+    ("ii->i", "aa"),
+    ("ii", "aa"),
+    ("i,i->", "a", "a"),
+    ("i,j->ij", "a", "b"),
+    ("bij,bjk->bik", "dab", "dbc"),
+    ("...ij,...jk->...ik", "dab", "bc"),
+    ("ij,ij->i", "ab", "ab"),
+)
+
+
+def draw_einsum(data: st.DataObject, shapes: Shapes) -> Case:
+    subscripts, *layouts = data.draw(st.sampled_from(EINSUM_PATTERNS), label="pattern")
+    sizes = {c: data.draw(st.integers(1, 3), label=f"size {c}") for c in "abcd"}
+    arrays = tuple(draw_array(data, tuple(sizes[c] for c in layout), REALS) for layout in layouts)
+    return Case(
+        lambda *ts: mg.einsum(subscripts, *ts), arrays, np.asarray(np.einsum(subscripts, *arrays))
+    )
+
+
+def draw_split(data: st.DataObject, shapes: Shapes) -> Case:
+    (shape,) = shapes
+    x = draw_array(data, shape, REALS)
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
+    length = shape[axis]
+    cuts = sorted(data.draw(st.lists(st.integers(0, length), max_size=3), label="cuts"))
+    # Each part scaled differently, so a gradient sent to the wrong part shows.
+    return Case(
+        lambda t: mg.concatenate(
+            [p * (i + 1) for i, p in enumerate(mg.split(t, cuts, axis))], axis
+        ),
+        (x,),
+        np.concatenate([p * (i + 1) for i, p in enumerate(np.split(x, cuts, axis))], axis),
+    )
+
+
+def draw_pad(data: st.DataObject, shapes: Shapes) -> Case:
+    (shape,) = shapes
+    x = draw_array(data, shape, REALS)
+    forms = [st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2))]
+    if shape:  # one (before, after) pair per axis
+        pair = st.tuples(st.integers(0, 2), st.integers(0, 2))
+        forms.append(st.lists(pair, min_size=len(shape), max_size=len(shape)).map(tuple))
+    widths = data.draw(st.one_of(forms), label="pad_width")
+    value = data.draw(st.sampled_from([0.0, -1.5]), label="constant")
+    return Case(
+        lambda t: mg.pad(t, widths, constant_values=value),
+        (x,),
+        np.pad(x, widths, constant_values=value),
+    )
+
+
+def draw_take_along_axis(data: st.DataObject, shapes: Shapes) -> Case:
+    (shape,) = shapes
+    x = draw_array(data, shape, REALS)
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
+    index_shape = list(shape)
+    index_shape[axis] = data.draw(st.integers(1, 4), label="picked")
+    indices = data.draw(
+        hnp.arrays(np.int64, tuple(index_shape), elements=st.integers(0, shape[axis] - 1)),
+        label="indices",
+    )
+    return Case(
+        lambda t: mg.take_along_axis(t, indices, axis),
+        (x,),
+        np.take_along_axis(x, indices, axis),
+    )
+
+
+def draw_triangle(fun: Any, reference: Any) -> Callable[[st.DataObject, Shapes], Case]:
+    def draw(data: st.DataObject, shapes: Shapes) -> Case:
+        (shape,) = shapes
+        x = draw_array(data, shape, REALS)
+        k = data.draw(st.integers(-2, 2), label="k")
+        return Case(lambda t: fun(t, k), (x,), reference(x, k))
+
+    return draw
+
+
+def draw_flip(data: st.DataObject, shapes: Shapes) -> Case:
+    (shape,) = shapes
+    x = draw_array(data, shape, REALS)
+    axis = draw_axis(data, len(shape))
+    return Case(lambda t: mg.flip(t, axis), (x,), np.flip(x, axis))
+
+
+def draw_roll(data: st.DataObject, shapes: Shapes) -> Case:
+    (shape,) = shapes
+    x = draw_array(data, shape, REALS)
+    shift = data.draw(st.integers(-4, 4), label="shift")
+    axis = data.draw(st.none() | st.integers(-len(shape), len(shape) - 1), label="axis")
+    return Case(lambda t: mg.roll(t, shift, axis), (x,), np.roll(x, shift, axis))
+
+
+def draw_repeat(data: st.DataObject, shapes: Shapes) -> Case:
+    (shape,) = shapes
+    x = draw_array(data, shape, REALS)
+    axis = data.draw(st.none() | st.integers(-len(shape), len(shape) - 1), label="axis")
+    length = x.size if axis is None else shape[axis]
+    repeats = data.draw(
+        st.integers(0, 3) | st.lists(st.integers(0, 3), min_size=length, max_size=length),
+        label="repeats",
+    )
+    return Case(lambda t: mg.repeat(t, repeats, axis), (x,), np.repeat(x, repeats, axis))
+
+
+def draw_tile(data: st.DataObject, shapes: Shapes) -> Case:
+    (shape,) = shapes
+    x = draw_array(data, shape, REALS)
+    reps = data.draw(
+        st.integers(1, 3) | st.lists(st.integers(1, 2), min_size=1, max_size=4).map(tuple),
+        label="reps",
+    )
+    return Case(lambda t: mg.tile(t, reps), (x,), np.tile(x, reps))
+
+
+def draw_outer(data: st.DataObject, shapes: Shapes) -> Case:
+    left_shape, right_shape = shapes
+    x = draw_array(data, left_shape, REALS)
+    y = draw_array(data, right_shape, REALS)
+    return Case(mg.outer, (x, y), np.outer(x, y))
+
+
+def draw_moveaxis(data: st.DataObject, shapes: Shapes) -> Case:
+    (shape,) = shapes
+    x = draw_array(data, shape, REALS)
+    ndim = len(shape)
+    count = data.draw(st.integers(1, ndim), label="count")
+    source = data.draw(st.permutations(range(ndim)), label="source")[:count]
+    destination = data.draw(st.permutations(range(-ndim, 0)), label="destination")[:count]
+    return Case(
+        lambda t: mg.moveaxis(t, source, destination),
+        (x,),
+        np.moveaxis(x, source, destination),
+    )
+
+
+def draw_swapaxes(data: st.DataObject, shapes: Shapes) -> Case:
+    (shape,) = shapes
+    x = draw_array(data, shape, REALS)
+    a = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis1")
+    b = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis2")
+    return Case(lambda t: mg.swapaxes(t, a, b), (x,), np.swapaxes(x, a, b))
+
+
+def draw_sort(data: st.DataObject, shapes: Shapes) -> Case:
+    (shape,) = shapes
+    x = draw_array(data, shape, GRID, unique=True)  # no ties: sort is smooth there
+    axis = data.draw(st.none() | st.integers(-len(shape), len(shape) - 1), label="axis")
+    return Case(lambda t: mg.sort(t, axis), (x,), np.sort(x, axis))
+
+
+def draw_mod(data: st.DataObject, shapes: Shapes) -> Case:
+    left_shape, right_shape = shapes
+    x = draw_array(data, left_shape, MOD_LEFT)
+    y = draw_array(data, right_shape, MOD_RIGHT)
+    return Case(mg.mod, (x, y), np.mod(x, y))
+
+
+def draw_gelu(approximate: str) -> Callable[[st.DataObject, Shapes], Case]:
+    def reference(x: np.ndarray) -> np.ndarray:
+        if approximate == "tanh":
+            inner = np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)
+            return 0.5 * x * (1 + np.tanh(inner))
+        return 0.5 * x * (1 + np.vectorize(math.erf)(x / np.sqrt(2)))
+
+    def draw(data: st.DataObject, shapes: Shapes) -> Case:
+        (shape,) = shapes
+        x = draw_array(data, shape, REALS)
+        return Case(lambda t: mg.gelu(t, approximate), (x,), np.asarray(reference(x)))
+
+    return draw
+
+
+OUTER_SHAPES = st.tuples(
+    hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3),
+    hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3),
+)
+
 # ------------------------------------------------------------------ the table
 OPS: dict[str, OpSpec] = {
     # Arithmetic (broadcasting pairs).
@@ -459,6 +685,40 @@ OPS: dict[str, OpSpec] = {
         hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3).map(lambda s: (s,)),
         ADVANCED_FIXED,
     ),
+    # The second op list: special functions.
+    "expm1": elementwise(mg.expm1, np.expm1),
+    "log2": elementwise(mg.log2, np.log2, POSITIVE),
+    "log10": elementwise(mg.log10, np.log10, POSITIVE),
+    "tan": elementwise(mg.tan, np.tan, SMALL),
+    "arctan": elementwise(mg.arctan, np.arctan),
+    "sinh": elementwise(mg.sinh, np.sinh),
+    "cosh": elementwise(mg.cosh, np.cosh),
+    "erf": elementwise(mg.erf, np.vectorize(math.erf, otypes=[np.float64])),
+    "gelu": OpSpec(draw_gelu("none")),
+    "gelu_tanh": OpSpec(draw_gelu("tanh")),
+    "silu": elementwise(mg.silu, lambda x: x / (1 + np.exp(-x))),
+    "logaddexp": binary(mg.logaddexp, np.logaddexp),
+    "mod": OpSpec(draw_mod, BINARY_SHAPES, FIXED_PAIRS),
+    # Reductions and running sums.
+    "prod": reduction(mg.prod, np.prod, UNIT_MAGNITUDE),
+    "cumsum": OpSpec(draw_cumsum),
+    "norm": OpSpec(draw_norm),
+    # Linear algebra.
+    "einsum": OpSpec(draw_einsum, st.just(((),)), ((),)),
+    "outer": OpSpec(draw_outer, OUTER_SHAPES, FIXED_PAIRS),
+    # Rearranging.
+    "split": OpSpec(draw_split, AT_LEAST_1D, ADVANCED_FIXED),
+    "pad": OpSpec(draw_pad),
+    "take_along_axis": OpSpec(draw_take_along_axis, AT_LEAST_1D, ADVANCED_FIXED),
+    "tril": OpSpec(draw_triangle(mg.tril, np.tril), MATRIX_SHAPES, MATRIX_FIXED),
+    "triu": OpSpec(draw_triangle(mg.triu, np.triu), MATRIX_SHAPES, MATRIX_FIXED),
+    "flip": OpSpec(draw_flip),
+    "roll": OpSpec(draw_roll, AT_LEAST_1D, ADVANCED_FIXED),
+    "repeat": OpSpec(draw_repeat, AT_LEAST_1D, ADVANCED_FIXED),
+    "tile": OpSpec(draw_tile),
+    "moveaxis": OpSpec(draw_moveaxis, AT_LEAST_1D, ADVANCED_FIXED),
+    "swapaxes": OpSpec(draw_swapaxes, AT_LEAST_1D, ADVANCED_FIXED),
+    "sort": OpSpec(draw_sort, AT_LEAST_1D, ADVANCED_FIXED),
 }
 
 
@@ -506,7 +766,10 @@ CONTRACT_OPS = (
     "add sub mul div pow neg matmul exp log log1p sqrt square abs sign tanh sigmoid relu "
     "softplus sin cos maximum minimum clip where sum mean max min var std logsumexp "
     "softmax log_softmax reshape transpose concatenate stack broadcast_to squeeze "
-    "unsqueeze flatten astype"
+    "unsqueeze flatten astype "
+    # The second list (issue "more ops"): every differentiable one.
+    "expm1 log2 log10 tan arctan sinh cosh erf gelu silu logaddexp prod cumsum norm einsum "
+    "split pad take_along_axis tril triu flip roll repeat tile outer moveaxis swapaxes sort mod"
 )
 
 

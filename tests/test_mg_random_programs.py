@@ -7,7 +7,8 @@ broadcast axis was dropped whenever a reduction sat downstream of a
 broadcasting ``add``. So here hypothesis draws whole programs:
 
 * two or three inputs whose shapes broadcast against each other;
-* a chain of 3–10 steps, each an op of the contract applied to the running
+* a chain of 3–10 steps, each an op of the contract (both op lists, and
+  NumPy ufuncs called on tensors) applied to the running
   value and, for binary ops, one of the inputs or the value itself — with
   reductions and shape changes in the middle, so gradients of every kind
   travel through every kind of op;
@@ -57,6 +58,10 @@ class Program:
         return f"Program(x0 -> {chain} -> {self.head[0]})"
 
 
+def _ramp(v: mg.Tensor) -> np.ndarray:
+    return np.linspace(0.0, 1.0, v.size).reshape(v.shape)
+
+
 def _broadcasts(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     try:
         np.broadcast_shapes(a, b)
@@ -85,6 +90,27 @@ UNARY: dict[str, Step] = {
     "clip": lambda v, xs: mg.clip(v, -1.5, 1.5),
     "pow_const": lambda v, xs: (mg.sigmoid(v) + 0.5) ** 1.5,
     "scalar_arith": lambda v, xs: 2.0 - v / 3.0,
+    # The ops of the second op list, each kept in a smooth range.
+    "expm1": lambda v, xs: mg.expm1(mg.tanh(v)),
+    "log2": lambda v, xs: mg.log2(v * v + 0.5),
+    "log10": lambda v, xs: mg.log10(mg.sigmoid(v) + 0.5),
+    "tan": lambda v, xs: mg.tan(mg.tanh(v)),
+    "arctan": lambda v, xs: mg.arctan(v),
+    "sinh": lambda v, xs: mg.sinh(mg.tanh(v)),
+    "cosh": lambda v, xs: mg.cosh(mg.tanh(v)),
+    "erf": lambda v, xs: mg.erf(v),
+    "gelu": lambda v, xs: mg.gelu(v),
+    "gelu_tanh": lambda v, xs: mg.gelu(v, approximate="tanh"),
+    "silu": lambda v, xs: mg.silu(v),
+    # A jump only where v is a multiple of 7: random values never come within FD's step of one.
+    "mod": lambda v, xs: v % 7.0,
+    "numpy_ufunc": lambda v, xs: np.exp(np.tanh(v)) + np.ones(v.shape),
+    "flip": lambda v, xs: mg.flip(v),
+    "roll": lambda v, xs: mg.roll(v, 1),
+    # Broadcast copies tie exactly, where sort has no derivative; a ramp separates them.
+    "sort": lambda v, xs: mg.sort(v + _ramp(v), axis=None).reshape(v.shape),
+    "cumsum": lambda v, xs: mg.cumsum(v, axis=-1) if v.ndim else v,
+    "norm_rows": lambda v, xs: v / (mg.norm(v, axis=-1, keepdims=True) + 1.0) if v.ndim else v,
 }
 
 
@@ -112,6 +138,10 @@ def _binary(name: str) -> Callable[[int], Step]:
                 return (mg.sigmoid(v) + 0.5) ** mg.tanh(other)
             if name == "where":
                 return mg.where(other > 0, v, other * 0.5)
+            if name == "logaddexp":
+                return mg.logaddexp(v, other)
+            if name == "numpy_add":
+                return np.add(v, other)
             raise AssertionError(name)
 
         return step
@@ -120,8 +150,22 @@ def _binary(name: str) -> Callable[[int], Step]:
 
 
 # add and sub pass their gradient on unchanged (the pattern of a bias), so twice as likely.
-BINARY = ("add", "add", "sub", "sub", "mul", "div", "rdiv", "maximum", "minimum", "pow", "where")
-REDUCTIONS = ("sum", "mean", "max", "min", "logsumexp", "var", "std")
+BINARY = (
+    "add",
+    "add",
+    "sub",
+    "sub",
+    "mul",
+    "div",
+    "rdiv",
+    "maximum",
+    "minimum",
+    "pow",
+    "where",
+    "logaddexp",
+    "numpy_add",
+)
+REDUCTIONS = ("sum", "mean", "max", "min", "logsumexp", "var", "std", "prod", "norm")
 
 
 def _reduce(name: str, axes: tuple[int, ...], keepdims: bool) -> Step:
@@ -130,6 +174,15 @@ def _reduce(name: str, axes: tuple[int, ...], keepdims: bool) -> Step:
             # Copies made by broadcasting have zero spread, where d sqrt is infinite
             # (NaN after the chain rule, as in PyTorch); a fixed ramp keeps it away.
             v = v + np.linspace(0.0, 1.0, v.size).reshape(v.shape)
+        if name == "prod":
+            # Kept near 1, so that products of up to 27 factors stay moderate.
+            return mg.prod(mg.tanh(v) * 0.5 + 1.0, axis=axes, keepdims=keepdims)
+        if name == "norm":
+            return (
+                mg.norm(v, axis=axes if len(axes) == 1 else None, keepdims=keepdims)
+                if (len(axes) == 1 or len(axes) == v.ndim)
+                else mg.sum(v, axis=axes, keepdims=keepdims)
+            )
         return getattr(mg, name)(v, axis=axes, keepdims=keepdims)
 
     return step
@@ -200,11 +253,12 @@ def programs(draw: st.DrawFn) -> tuple[Program, tuple[np.ndarray, ...]]:
 
 def _draw_shape_step(draw: st.DrawFn, value: np.ndarray) -> tuple[str, Step, np.ndarray]:
     """A step that moves elements around: reshape, transpose, index, broadcast, join."""
-    options = ["flatten", "unsqueeze", "broadcast", "concatenate", "stack"]
+    options = ["flatten", "unsqueeze", "broadcast", "concatenate", "stack", "pad", "tile"]
     if value.ndim >= 1:
-        options += ["slice", "gather", "transpose", "matmul"]
+        options += ["slice", "gather", "transpose", "matmul", "split", "repeat", "take_along"]
+        options += ["outer"]
     if value.ndim >= 2:
-        options += ["matmul_self"]
+        options += ["matmul_self", "einsum", "tril", "swapaxes", "moveaxis"]
     name = draw(st.sampled_from(options), label="shape op")
     if name == "flatten":
         return name, lambda v, xs: v.reshape(-1), value.reshape(-1)
@@ -223,6 +277,41 @@ def _draw_shape_step(draw: st.DrawFn, value: np.ndarray) -> tuple[str, Step, np.
         )
     if name == "stack":
         return name, lambda v, xs: mg.stack([v, v * v], axis=0), np.stack([value, value])
+    if name == "pad":
+        return name, lambda v, xs: mg.pad(v, 1, constant_values=0.5), np.pad(value, 1)
+    if name == "tile":
+        return name, lambda v, xs: mg.tile(v, 2), np.tile(value, 2)
+    if name == "split":
+        # Both halves used, differently: the gradient must reach each from its own part.
+        def halves(v: mg.Tensor, xs: tuple[mg.Tensor, ...]) -> mg.Tensor:
+            first, second = mg.split(v, [1], axis=-1)
+            return mg.concatenate([first * 2.0, mg.tanh(second)], axis=-1)
+
+        return name, halves, value
+    if name == "repeat":
+        return name, lambda v, xs: mg.repeat(v, 2, axis=-1), np.repeat(value, 2, axis=-1)
+    if name == "take_along":
+        picks = np.zeros((*value.shape[:-1], 3), dtype=np.int64)
+        picks[..., 1] = value.shape[-1] - 1  # index 0 twice: gradients must accumulate
+        return (
+            name,
+            lambda v, xs: mg.take_along_axis(v, picks, axis=-1),
+            np.take_along_axis(value, picks, axis=-1),
+        )
+    if name == "outer":
+        return name, lambda v, xs: mg.outer(v, mg.sin(v)), np.outer(value, value)
+    if name == "einsum":
+        return (
+            name,
+            lambda v, xs: mg.einsum("...ij,...kj->...ik", v, mg.tanh(v)),
+            np.einsum("...ij,...kj->...ik", value, value),
+        )
+    if name == "tril":
+        return name, lambda v, xs: mg.tril(v) + mg.triu(v, 1) * 0.5, value
+    if name == "swapaxes":
+        return name, lambda v, xs: mg.swapaxes(v, 0, -1), np.swapaxes(value, 0, -1)
+    if name == "moveaxis":
+        return name, lambda v, xs: mg.moveaxis(v, 0, -1), np.moveaxis(value, 0, -1)
     if name == "slice":
         return name, lambda v, xs: v[..., :1], value[..., :1]
     if name == "gather":

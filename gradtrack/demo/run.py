@@ -50,12 +50,14 @@ from gradtrack.demo.regularizers import DEFAULT_REGULARIZERS, needs_reference, p
 from gradtrack.demo.summary import build_summary, write_json
 from gradtrack.demo.table import format_table
 from gradtrack.errors import NonFiniteError
-from gradtrack.local import AdamParams, CharLM, LocalTrainingClient
+from gradtrack.local import AdamParams, CharLM, LocalTrainingClient, TinyGPT
 from gradtrack.loggers import open_logger, parse_log_to
 from gradtrack.types import CustomLossOutput, Datum, RegularizerSpec
 from minigrad.memory import tune_allocator
 
 __all__ = [
+    "GPT_SIZE",
+    "MODEL_KINDS",
     "MODEL_SIZE",
     "DemoConfig",
     "DemoResult",
@@ -68,6 +70,15 @@ __all__ = [
 
 MODEL_SIZE = {"context": 8, "embed_dim": 16, "hidden": 128}
 """The demo model's shape: 8 characters of context, 16-wide embeddings, 128 hidden units."""
+
+GPT_SIZE = {"block_size": 64, "d_model": 48, "n_heads": 4, "n_layers": 2}
+"""The transformer's shape (``--model gpt``): 2 blocks of 4 heads, 48 wide, 64 characters seen."""
+
+MODEL_KINDS = {
+    "mlp": "character-level MLP language model",
+    "gpt": "character-level decoder-only transformer (tiny GPT)",
+}
+"""The models ``--model`` chooses from, and how the summary names them."""
 
 SAMPLE_PROMPTS = ("The Fox ", "A Lion ", "The Mouse ")
 SAMPLE_LENGTH = 72
@@ -115,6 +126,7 @@ class DemoConfig:
     quiet: bool = False
     eval_every: int = 50
     log_to: str = ""
+    model: str = "mlp"
 
     def __post_init__(self) -> None:
         if not isinstance(self.log_to, str):
@@ -124,6 +136,10 @@ class DemoConfig:
                 parse_log_to(self.log_to)
             except ValueError as exc:
                 raise ValueError(f"DemoConfig log_to: {exc}") from None
+        if self.model not in MODEL_KINDS:
+            raise ValueError(
+                f"DemoConfig model must be one of {sorted(MODEL_KINDS)}, got {self.model!r}"
+            )
         for name in ("steps", "batch_size", "eval_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -222,7 +238,11 @@ def _setup(config: DemoConfig, specs: list[RegularizerSpec]) -> _Setup:
     # Independent streams for the weights, the batches and the samples: changing how many
     # batches are drawn never changes the initial model or the sampled text.
     model_seed, batch_seed, sample_seed = np.random.SeedSequence(config.seed).spawn(3)
-    model = CharLM(len(text.vocab), rng=np.random.default_rng(model_seed), **MODEL_SIZE)
+    model_rng = np.random.default_rng(model_seed)
+    if config.model == "gpt":
+        model: CharLM | TinyGPT = TinyGPT(len(text.vocab), rng=model_rng, **GPT_SIZE)
+    else:
+        model = CharLM(len(text.vocab), rng=model_rng, **MODEL_SIZE)
     client = LocalTrainingClient(model)
     # Overlapping windows (half a window apart) so each position is seen with two contexts.
     starts = window_starts(len(text.train), config.seq_len, max(1, config.seq_len // 2))
@@ -420,10 +440,10 @@ def _describe(
     return {
         "settings": settings,
         "model": {
-            "kind": "character-level MLP language model",
+            "kind": MODEL_KINDS[config.model],
             "parameters": int(sum(p.size for p in model.parameters())),
             "vocab_size": model.vocab_size,
-            **MODEL_SIZE,
+            **(GPT_SIZE if config.model == "gpt" else MODEL_SIZE),
         },
         "corpus": {
             "name": "Aesop's fables (bundled, public domain)",

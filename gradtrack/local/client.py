@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 import minigrad as mg
+from gradtrack.local.gpt import TinyGPT
 from gradtrack.local.model import CharLM
 from gradtrack.types import Datum, ForwardBackwardOutput, TensorData
 from minigrad.optim import Adam
@@ -78,18 +79,19 @@ def _is_real(value: Any) -> bool:
 class _Batch:
     """Every datum's positions stacked into one batch, so the model runs once per call."""
 
-    windows: np.ndarray  # (n, context) token ids
+    inputs: Any  # what the model's batch_inputs made of the data's tokens
     targets: np.ndarray  # (n,)
     weights: np.ndarray  # (n,), in the model's dtype
     lengths: list[int]  # positions per datum, to split the results again
 
 
 class LocalTrainingClient:
-    """Train a :class:`~gradtrack.local.model.CharLM` through the training-client protocol.
+    """Train a :class:`~gradtrack.local.model.CharLM` or a
+    :class:`~gradtrack.local.gpt.TinyGPT` through the training-client protocol.
 
     Parameters
     ----------
-    model : CharLM
+    model : CharLM or TinyGPT
         The model to train; its parameters change in place at each :meth:`optim_step`.
 
     Examples
@@ -107,11 +109,12 @@ class LocalTrainingClient:
     {'step': 1, 'learning_rate': 0.01}
     """
 
-    def __init__(self, model: CharLM) -> None:
-        if not isinstance(model, CharLM):
-            raise TypeError(f"model must be a CharLM, got {type(model).__name__}")
+    def __init__(self, model: CharLM | TinyGPT) -> None:
+        if not isinstance(model, CharLM | TinyGPT):
+            raise TypeError(f"model must be a CharLM or a TinyGPT, got {type(model).__name__}")
         self.model = model
         self._optimizer = Adam(model.parameters())
+        self._steps = 0
 
     # ------------------------------------------------------------ requests
 
@@ -152,7 +155,7 @@ class LocalTrainingClient:
         _check_loss_fn(loss_fn)
         batch = self._batch(data)
         with mg.no_grad():
-            logprobs = self.model.target_logprobs(batch.windows, batch.targets)
+            logprobs = self.model.batch_target_logprobs(batch.inputs, batch.targets)
         return self._output(loss_fn, batch, logprobs.data)
 
     def forward_backward(
@@ -178,7 +181,7 @@ class LocalTrainingClient:
         _check_loss_fn(loss_fn)
         batch = self._batch(data)
         with mg.enable_grad():
-            logprobs = self.model.target_logprobs(batch.windows, batch.targets)
+            logprobs = self.model.batch_target_logprobs(batch.inputs, batch.targets)
             loss = -(logprobs * batch.weights).sum()
             loss.backward()
         return self._output(loss_fn, batch, logprobs.data)
@@ -208,11 +211,12 @@ class LocalTrainingClient:
             raise TypeError(f"params must be AdamParams, got {type(params).__name__}")
         optimizer = self._optimizer
         optimizer.lr = float(params.learning_rate)
-        optimizer.beta1, optimizer.beta2 = float(params.beta1), float(params.beta2)
+        optimizer.betas = (float(params.beta1), float(params.beta2))
         optimizer.eps = float(params.eps)
         optimizer.step()
         optimizer.zero_grad()
-        return {"step": optimizer.steps, "learning_rate": optimizer.lr}
+        self._steps += 1
+        return {"step": self._steps, "learning_rate": optimizer.lr}
 
     # ------------------------------------------------------------- helpers
 
@@ -226,19 +230,19 @@ class LocalTrainingClient:
     def _batch(self, data: Sequence[Datum]) -> _Batch:
         if isinstance(data, Datum) or not isinstance(data, Sequence):
             raise TypeError(f"data must be a list of Datum, got {type(data).__name__}")
-        windows, targets, weights, lengths = [], [], [], []
+        sequences, targets, weights, lengths = [], [], [], []
         for index, datum in enumerate(data):
             tokens, target, weight = self._read_datum(datum, index)
-            windows.append(self.model.windows(tokens))
+            sequences.append(tokens)
             targets.append(target)
             weights.append(weight)
             lengths.append(len(tokens))
         dtype = self.model.dtype
-        if not windows:
-            empty = np.zeros((0, self.model.context), np.int64)
-            return _Batch(empty, np.zeros(0, np.int64), np.zeros(0, dtype), [])
+        inputs = self.model.batch_inputs(sequences)
+        if not sequences:
+            return _Batch(inputs, np.zeros(0, np.int64), np.zeros(0, dtype), [])
         return _Batch(
-            np.concatenate(windows),
+            inputs,
             np.concatenate(targets),
             np.concatenate(weights).astype(dtype, copy=False),
             lengths,

@@ -139,6 +139,22 @@ class CharLM(Module):
         logprobs = mg.log_softmax(self.logits(windows), axis=-1)
         return logprobs[np.arange(targets.shape[0]), targets]
 
+    def batch_inputs(self, sequences: Any) -> np.ndarray:
+        """The windows of every position of every sequence, stacked (what the client batches).
+
+        Examples
+        --------
+        >>> CharLM(vocab_size=9, context=2, rng=0).batch_inputs([[4], [7, 8]]).tolist()
+        [[9, 4], [9, 7], [7, 8]]
+        """
+        if not len(sequences):
+            return np.zeros((0, self.context), np.int64)
+        return np.concatenate([self.windows(tokens) for tokens in sequences])
+
+    def batch_target_logprobs(self, windows: np.ndarray, targets: Any) -> mg.Tensor:
+        """The same as :meth:`target_logprobs` (the name the client calls)."""
+        return self.target_logprobs(windows, targets)
+
     def sample(
         self,
         prompt: Any,

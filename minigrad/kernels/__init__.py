@@ -32,6 +32,7 @@ from minigrad.kernels.numpy_backend import (
     accumulate_scaled,
     cos,
     dot,
+    erf,
     exp,
     log,
     log1p,
@@ -57,6 +58,7 @@ __all__ = [
     "backend",
     "cos",
     "dot",
+    "erf",
     "exp",
     "log",
     "log1p",
@@ -86,7 +88,7 @@ JIT_DISABLED: bool = os.environ.get("MINIGRAD_DISABLE_JIT", "").strip().lower() 
 _BACKEND = "numba" if not JIT_DISABLED and importlib.util.find_spec("numba") else "numpy"
 
 # Kernels with a Numba twin; every other kernel is the NumPy reference on both paths.
-JIT_TWINS = ("accumulate_scaled", "dot", "sign", "sum_all", "sum_of_squares", "where")
+JIT_TWINS = ("accumulate_scaled", "dot", "erf", "sign", "sum_all", "sum_of_squares", "where")
 
 
 def backend() -> str:

@@ -15,12 +15,14 @@ data once and accumulate in float64, vectorised thanks to reassociation.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from minigrad.kernels import numpy_backend
 from minigrad.kernels.jit import REASSOCIATE, jit
 
-__all__ = ["accumulate_scaled", "dot", "sign", "sum_all", "sum_of_squares", "where"]
+__all__ = ["accumulate_scaled", "dot", "erf", "sign", "sum_all", "sum_of_squares", "where"]
 
 
 @jit(fastmath=REASSOCIATE)
@@ -163,4 +165,20 @@ def where(condition: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         _where_arrays(flat_condition, _flat(x), _flat(y), flat_out)
     else:
         return numpy_backend.where(condition, x, y)
+    return out
+
+
+@jit()
+def _erf_flat(flat: np.ndarray, out: np.ndarray) -> None:
+    for i in range(flat.size):
+        out[i] = math.erf(flat[i])
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, elementwise (see the NumPy reference)."""
+    x = np.asarray(x)
+    if not _jittable(x) or x.ndim == 0:
+        return numpy_backend.erf(x)
+    out = np.empty(x.shape, dtype=x.dtype)
+    _erf_flat(_flat(x), out.reshape(-1))
     return out

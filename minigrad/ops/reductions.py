@@ -19,11 +19,13 @@ from minigrad.ops.elementwise import div, sqrt, square, sub
 from minigrad.tensor import Tensor, as_tensor, record
 
 __all__ = [
+    "cumsum",
     "log_softmax",
     "logsumexp",
     "max",
     "mean",
     "min",
+    "prod",
     "softmax",
     "std",
     "sum",
@@ -165,3 +167,37 @@ def log_softmax(x: Any, axis: Axis = -1) -> Tensor:
     x = floating(as_tensor(x))
     axes = normalize_axes(axis, x.ndim)
     return record("log_softmax", kernels.log_softmax(x.data, axes), (x,), axes=axes)
+
+
+def prod(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Product over ``axis``; its gradient is exact with one or several zeros.
+
+    The gradient of each element is the product of the others in its group,
+    computed as such (never as ``prod / x``) wherever a group holds a zero.
+
+    Examples
+    --------
+    >>> prod([[1.0, 2.0], [3.0, 4.0]], axis=1)
+    Tensor([ 2., 12.])
+    """
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
+    value = np.prod(x.data, axis=axes, keepdims=keepdims)
+    return record("prod", np.asarray(value), (x,), axes=axes, keepdims=keepdims)
+
+
+def cumsum(x: Any, axis: int | None = None) -> Tensor:
+    """Running sum along ``axis``; ``None`` runs over the flattened tensor.
+
+    Examples
+    --------
+    >>> cumsum([1.0, 2.0, 3.0])
+    Tensor([1., 3., 6.])
+    """
+    x = as_tensor(x)
+    if axis is None:
+        return record("cumsum", np.cumsum(x.data.reshape(-1)), (x,), axis=None)
+    (axis,) = normalize_axes(axis, builtins.max(x.ndim, 1))
+    if x.ndim == 0:
+        return record("cumsum", np.cumsum(x.data), (x,), axis=None)
+    return record("cumsum", np.cumsum(x.data, axis=axis), (x,), axis=axis)
