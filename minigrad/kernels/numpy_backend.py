@@ -125,8 +125,13 @@ def dot(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def accumulate_scaled(out: np.ndarray, alpha: float, x: np.ndarray) -> None:
-    """``out += alpha * x`` in place, with ``out`` float64 and the product taken in float64."""
-    out += alpha * np.asarray(x, dtype=np.float64)
+    """``out += alpha * x`` in place, with ``out`` float64 and the product taken in float64.
+
+    An overflow gives ``inf`` silently, as in the Numba twin: callers check the result
+    for finiteness and name the culprit themselves.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        out += alpha * np.asarray(x, dtype=np.float64)
 
 
 def sign(x: np.ndarray) -> np.ndarray:
