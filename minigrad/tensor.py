@@ -16,12 +16,14 @@ minigrad's but the recording switch. The arithmetic lives in
 from __future__ import annotations
 
 import threading
+import warnings
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from minigrad import grad_mode
+from minigrad import grad_mode, hooks
 
 __all__ = ["Tensor", "as_tensor", "inplace_log", "memory_owner", "record", "tensor"]
 
@@ -136,12 +138,12 @@ class Tensor:
 
     __slots__ = (
         "__weakref__",
+        "_grad",
         "_inputs",
         "_op",
         "_params",
         "_recorded_at",
         "data",
-        "grad",
         "requires_grad",
     )
 
@@ -150,7 +152,7 @@ class Tensor:
     __array_ufunc__ = None
 
     data: np.ndarray
-    grad: Tensor | None
+    _grad: Tensor | None
     requires_grad: bool
     # The recipe (None, (), {} on a leaf). ``_inputs`` is None once a backward pass
     # without ``retain_graph`` has released it.
@@ -177,7 +179,7 @@ class Tensor:
 
     def _become_leaf(self, data: np.ndarray, requires_grad: bool, grad: Tensor | None) -> None:
         self.data = data
-        self.grad = grad
+        self._grad = grad
         self.requires_grad = requires_grad
         self._op = None
         self._inputs = ()
@@ -191,7 +193,7 @@ class Tensor:
         # _become_leaf, which saves a method call per op (about 5 % of W2).
         out = object.__new__(cls)
         out.data = array
-        out.grad = None
+        out._grad = None
         out.requires_grad = False
         out._op = None
         out._inputs = ()
@@ -201,7 +203,7 @@ class Tensor:
 
     # A copy is a leaf: the graph belongs to the original computation.
     def __getstate__(self) -> dict[str, Any]:
-        return {"data": self.data, "requires_grad": self.requires_grad, "grad": self.grad}
+        return {"data": self.data, "requires_grad": self.requires_grad, "grad": self._grad}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         data = np.array(state["data"])  # writable and owned, even if the original was a view
@@ -230,8 +232,95 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        """True for a tensor not produced by a recorded operation."""
+        """True for a tensor not produced by a recorded operation (as in PyTorch).
+
+        Tensors made by the user, and results computed from tensors that do
+        not require grad (or under ``no_grad``), are leaves.
+
+        Examples
+        --------
+        >>> x = Tensor([1.0], requires_grad=True)
+        >>> x.is_leaf, (x * 2).is_leaf
+        (True, False)
+        """
         return self._op is None
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient: filled by ``backward`` on leaves (``None`` before).
+
+        A non-leaf keeps no gradient unless :meth:`retain_grad` was called on
+        it: reading its ``.grad`` then returns ``None`` with a ``UserWarning``,
+        as in PyTorch.
+
+        Examples
+        --------
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> (3 * x).sum().backward()
+        >>> x.grad
+        Tensor([3., 3.])
+        """
+        if self._op is not None and not hooks.retains_grad(self):
+            warnings.warn(
+                "reading .grad of a tensor that is not a leaf: its gradient is not kept "
+                "(None is returned); call .retain_grad() on it before backward() to keep "
+                "it, or read .grad of the leaf tensors",
+                UserWarning,
+                stacklevel=2,
+            )
+            return None
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        self._grad = value
+
+    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> hooks.RemovableHandle:
+        """Call ``fn(grad)`` when the gradient with respect to this tensor is complete.
+
+        ``fn`` returns ``None`` (keep the gradient) or a replacement gradient,
+        which is what flows on to the inputs (and, for a leaf, into
+        ``.grad``). Hooks run in the order they were registered, in every
+        backward pass and every ``grad`` transform that reaches this tensor.
+
+        Returns
+        -------
+        RemovableHandle
+            ``handle.remove()`` unregisters the hook.
+
+        Examples
+        --------
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> y = x * 3
+        >>> handle = y.register_hook(lambda g: g * 10)
+        >>> y.sum().backward()
+        >>> x.grad
+        Tensor([30., 30.])
+        >>> handle.remove()
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "cannot register a hook on a tensor that does not require grad: no gradient "
+                "will ever be computed for it"
+            )
+        return hooks.register(self, fn)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after ``backward`` (a no-op on a leaf).
+
+        Examples
+        --------
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> y = x * x
+        >>> y.retain_grad()
+        >>> y.sum().backward()
+        >>> y.grad
+        Tensor([1., 1.])
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot retain the gradient of a tensor that does not require grad")
+        if self._op is not None:
+            hooks.retain(self)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if dtype is not None and dtype != self.data.dtype:
@@ -343,6 +432,17 @@ def normalize_index(index: Any) -> Any:
     return index
 
 
+RecordWatcher = Callable[["Tensor", str, tuple["Tensor", ...], dict[str, Any]], None]
+
+record_watchers: list[RecordWatcher] = []
+"""Functions shown every primitive's result, ``watcher(out, op, inputs, params)``.
+
+Empty unless forward mode (:mod:`minigrad.forward`) or anomaly detection
+(:mod:`minigrad.anomaly`) is in use somewhere, so :func:`record` pays one
+truthiness test for them. The watchers are added and removed by those modules.
+"""
+
+
 def record(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any) -> Tensor:
     """Wrap a primitive's result, recording how it was made if a graph is wanted.
 
@@ -369,6 +469,9 @@ def record(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any)
                 out._params = params
                 out._recorded_at = inplace_log.now
                 break
+    if record_watchers:
+        for watcher in tuple(record_watchers):
+            watcher(out, op, inputs, params)
     return out
 
 
