@@ -151,8 +151,9 @@ def _propagate(out: Tensor, op: str, inputs: tuple[Tensor, ...], params: dict[st
     levels = _levels.open
     if not levels or out.dtype.kind != "f":
         return
-    for depth in range(len(levels) - 1, -1, -1):
-        level = levels[depth]
+    # Outermost first: a rule at level k may use ``ans``, whose tangents at the levels
+    # outside k (the only ones active while the rule runs) must already be known.
+    for depth, level in enumerate(levels):
         tangents = [level.get(t) for t in inputs]
         if all(t is None for t in tangents):
             continue
