@@ -21,6 +21,7 @@ fires only when no input of the primitive held a NaN already.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import threading
@@ -30,8 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import tensor as tensor_module
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, record_watchers
 
 __all__ = ["backward_pass", "detect_anomaly", "gradient_check"]
 
@@ -71,13 +71,19 @@ def _watch(out: Tensor, op: str, inputs: tuple[Tensor, ...], params: dict[str, A
     location = _user_location()
     if out._op is not None:
         key = id(out)
-        forget = weakref.ref(out, lambda _, key=key: _locations.pop(key, None))
-        _locations[key] = (forget, location)
+        _locations[key] = (weakref.ref(out, functools.partial(_forget, key)), location)
     if _has_nan(out) and not any(_has_nan(t) for t in inputs):
         raise FloatingPointError(
             f"NaN produced by primitive {op!r} in the forward pass, recorded at {location} "
             f"(output shape {out.shape})"
         )
+
+
+def _forget(key: int, dead: weakref.ref[Tensor]) -> None:
+    """Drop the location of a node that is gone, unless a newer node took its id already."""
+    entry = _locations.get(key)
+    if entry is not None and entry[0] is dead:
+        del _locations[key]
 
 
 def recorded_at(node: Tensor) -> str:
@@ -135,7 +141,7 @@ class detect_anomaly(contextlib.ContextDecorator):
         global _threads_watching
         with _lock:
             if _threads_watching == 0:
-                tensor_module.record_watchers.append(_watch)
+                record_watchers.append(_watch)
             _threads_watching += 1
         _state.depth += 1
         return self
@@ -146,4 +152,4 @@ class detect_anomaly(contextlib.ContextDecorator):
         with _lock:
             _threads_watching -= 1
             if _threads_watching == 0:
-                tensor_module.record_watchers.remove(_watch)
+                record_watchers.remove(_watch)

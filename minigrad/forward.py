@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import ops, pytree
-from minigrad import tensor as tensor_module
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, record_watchers
 
 __all__ = [
     "argnum_jvp_rules",
@@ -195,7 +194,7 @@ class _OpenLevel:
         global _threads_using
         with _lock:
             if _threads_using == 0:
-                tensor_module.record_watchers.append(_propagate)
+                record_watchers.append(_propagate)
             _threads_using += 1
         self._saved = _levels.open
         _levels.open = (*self._saved, self.level)
@@ -207,7 +206,7 @@ class _OpenLevel:
         with _lock:
             _threads_using -= 1
             if _threads_using == 0:
-                tensor_module.record_watchers.remove(_propagate)
+                record_watchers.remove(_propagate)
 
 
 def _fresh_primal(value: Any, where: str) -> Tensor:

@@ -12,6 +12,7 @@ The table holds tensors weakly: a tensor that goes away takes its hooks with it.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import weakref
@@ -32,7 +33,7 @@ class _Entry:
         self.retain = False
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # RLock: a weakref callback may fire while it is held
 _entries: dict[int, _Entry] = {}
 _next_id = itertools.count()
 
@@ -43,9 +44,17 @@ def _entry_for(tensor: Any) -> _Entry:
     entry = _entries.get(key)
     if entry is None or entry.tensor() is not tensor:
         # The entry goes away with the tensor, so a later tensor at the same id starts clean.
-        ref = weakref.ref(tensor, lambda _, key=key: _entries.pop(key, None))
+        ref = weakref.ref(tensor, functools.partial(_forget, key))
         entry = _entries[key] = _Entry(ref)
     return entry
+
+
+def _forget(key: int, dead: weakref.ref[Any]) -> None:
+    """Drop the entry of a tensor that is gone, unless a newer tensor took its id already."""
+    with _lock:
+        entry = _entries.get(key)
+        if entry is not None and entry.tensor is dead:
+            del _entries[key]
 
 
 def _lookup(tensor: Any) -> _Entry | None:

@@ -126,12 +126,20 @@ def test_every_primitive_with_a_vjp_has_a_jvp() -> None:
     Adding a primitive means one ``defvjp`` and one ``defjvp`` line; this
     test names the ones that have only the first.
     """
-    with_vjp = set(engine.vjp_rules) | set(engine.argnum_vjp_rules)
+    # Test modules register throwaway primitives of their own; minigrad's are those
+    # whose rules live in minigrad's modules.
+    def from_minigrad(rules: Any) -> bool:
+        rules = rules if isinstance(rules, tuple) else (rules,)
+        return any(r is not None and r.__module__.startswith("minigrad.") for r in rules)
+
+    with_vjp = {op for op, r in engine.vjp_rules.items() if from_minigrad(r)}
+    with_vjp |= {op for op, r in engine.argnum_vjp_rules.items() if from_minigrad(r)}
+    assert {"add", "matmul", "concatenate", "custom_vjp", "checkpoint"} <= with_vjp
     with_jvp = set(forward.jvp_rules) | set(forward.argnum_jvp_rules)
     assert sorted(with_vjp - with_jvp) == []
     # Every per-input table has a rule slot for each input the VJP table covers.
     for op, rules in engine.vjp_rules.items():
-        if op in forward.jvp_rules:
+        if op in with_vjp and op in forward.jvp_rules:
             assert len(forward.jvp_rules[op]) == len(rules), op
 
 
