@@ -126,6 +126,7 @@ def test_every_primitive_with_a_vjp_has_a_jvp() -> None:
     Adding a primitive means one ``defvjp`` and one ``defjvp`` line; this
     test names the ones that have only the first.
     """
+
     # Test modules register throwaway primitives of their own; minigrad's are those
     # whose rules live in minigrad's modules.
     def from_minigrad(rules: Any) -> bool:
