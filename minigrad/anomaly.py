@@ -87,7 +87,14 @@ def _forget(key: int, dead: weakref.ref[Tensor]) -> None:
 
 
 def recorded_at(node: Tensor) -> str:
-    """Where ``node`` was recorded, if it was recorded inside ``detect_anomaly``."""
+    """Where ``node`` was recorded, if it was recorded inside ``detect_anomaly``.
+
+    Examples
+    --------
+    >>> x = Tensor([1.0], requires_grad=True)
+    >>> recorded_at(x * 2)
+    '<unknown: recorded outside detect_anomaly>'
+    """
     entry = _locations.get(id(node))
     if entry is None or entry[0]() is not node:
         return "<unknown: recorded outside detect_anomaly>"
@@ -103,13 +110,28 @@ def _check_gradient(node: Tensor, argnum: int, gradient: Tensor) -> None:
 
 
 def gradient_check() -> Callable[[Tensor, int, Tensor], None] | None:
-    """The check the backward pass applies to each input gradient; None outside a block."""
+    """The check the backward pass applies to each input gradient; None outside a block.
+
+    Examples
+    --------
+    >>> gradient_check() is None
+    True
+    >>> with detect_anomaly():
+    ...     callable(gradient_check())
+    True
+    """
     return _check_gradient if _state.depth else None
 
 
 @contextlib.contextmanager
 def backward_pass() -> Iterator[None]:
-    """Mark this thread as running a backward pass (its ops are not forward ops)."""
+    """Mark this thread as running a backward pass (its ops are not forward ops).
+
+    Examples
+    --------
+    >>> with np.errstate(invalid="ignore"), detect_anomaly(), backward_pass():
+    ...     y = Tensor([-1.0]) ** 0.5  # a NaN, but not a forward-pass one: not reported here
+    """
     _state.in_backward += 1
     try:
         yield

@@ -79,7 +79,15 @@ def defjvp(op: str, *rules: JvpRule | None) -> None:
 
 
 def defjvp_argnum(op: str, rule: Callable[..., Tensor | None]) -> None:
-    """Register one JVP rule for a variadic primitive; it receives the input's position."""
+    """Register one JVP rule for a variadic primitive; it receives the input's position.
+
+    Examples
+    --------
+    >>> defjvp_argnum("my_join", lambda argnum, t, ans, *parts: None)
+    >>> "my_join" in argnum_jvp_rules
+    True
+    >>> del argnum_jvp_rules["my_join"]
+    """
     argnum_jvp_rules[op] = rule
 
 
@@ -167,7 +175,15 @@ def _propagate(out: Tensor, op: str, inputs: tuple[Tensor, ...], params: dict[st
 
 
 def has_tangent(value: Any) -> bool:
-    """Does ``value`` carry a tangent at any open level of this thread?"""
+    """Does ``value`` carry a tangent at any open level of this thread?
+
+    Examples
+    --------
+    >>> seen = []
+    >>> _ = jvp(lambda x: seen.append(has_tangent(x)) or x, (1.0,), (1.0,))
+    >>> seen, has_tangent(Tensor(1.0))
+    ([True], False)
+    """
     return isinstance(value, Tensor) and any(level.get(value) is not None for level in _levels.open)
 
 
@@ -177,6 +193,15 @@ def carry_tangents(source: Tensor, target: Tensor) -> None:
     Transforms that replace an argument by a fresh leaf (``grad`` does, to
     differentiate by it) call this, so that an enclosing ``jvp`` still sees
     the leaf move with its argument: that is forward-over-reverse.
+
+    Examples
+    --------
+    >>> def f(x):
+    ...     copy = Tensor(x.data)
+    ...     carry_tangents(x, copy)
+    ...     return copy * 3
+    >>> jvp(f, (1.0,), (1.0,))[1]
+    Tensor(3.)
     """
     for level in _levels.open:
         tangent = level.get(source)

@@ -91,7 +91,17 @@ class RemovableHandle:
 
 
 def register(tensor: Any, fn: Callable[[Any], Any]) -> RemovableHandle:
-    """Register ``fn`` as a gradient hook of ``tensor`` (see ``Tensor.register_hook``)."""
+    """Register ``fn`` as a gradient hook of ``tensor`` (see ``Tensor.register_hook``).
+
+    Examples
+    --------
+    >>> import minigrad as mg
+    >>> x = mg.Tensor([1.0], requires_grad=True)
+    >>> handle = register(x, lambda g: g * 2)
+    >>> (x * 1.0).sum().backward()
+    >>> x.grad
+    Tensor([2.])
+    """
     if not callable(fn):
         raise TypeError(f"a hook must be callable, got {type(fn).__name__} {fn!r}")
     with _lock:
@@ -102,19 +112,44 @@ def register(tensor: Any, fn: Callable[[Any], Any]) -> RemovableHandle:
 
 
 def retain(tensor: Any) -> None:
-    """Make the backward pass store the gradient of the non-leaf ``tensor`` in its ``.grad``."""
+    """Make the backward pass store the gradient of the non-leaf ``tensor`` in its ``.grad``.
+
+    Examples
+    --------
+    >>> import minigrad as mg
+    >>> y = mg.Tensor([1.0], requires_grad=True) * 2
+    >>> retain(y)
+    >>> retains_grad(y)
+    True
+    """
     with _lock:
         _entry_for(tensor).retain = True
 
 
 def retains_grad(tensor: Any) -> bool:
-    """Does the non-leaf ``tensor`` keep its gradient (``retain_grad()`` was called)?"""
+    """Does the non-leaf ``tensor`` keep its gradient (``retain_grad()`` was called)?
+
+    Examples
+    --------
+    >>> import minigrad as mg
+    >>> retains_grad(mg.Tensor([1.0], requires_grad=True) * 2)
+    False
+    """
     entry = _lookup(tensor)
     return entry is not None and entry.retain
 
 
 def any_registered() -> bool:
-    """Is any tensor hooked or retaining its gradient? (Checked once per backward pass.)"""
+    """Is any tensor hooked or retaining its gradient? (Checked once per backward pass.)
+
+    Examples
+    --------
+    >>> import minigrad as mg
+    >>> x = mg.Tensor([1.0], requires_grad=True)
+    >>> handle = x.register_hook(print)
+    >>> any_registered()
+    True
+    """
     return bool(_entries)
 
 
@@ -124,6 +159,14 @@ def apply(node: Any, grad: Any) -> Any:
     Hooks run in registration order, each seeing the previous one's result.
     A retained non-leaf then accumulates the final gradient into its ``.grad``
     (after the hooks, as in PyTorch).
+
+    Examples
+    --------
+    >>> import minigrad as mg
+    >>> x = mg.Tensor([1.0], requires_grad=True)
+    >>> handle = x.register_hook(lambda g: g + 1)
+    >>> apply(x, mg.Tensor([1.0]))
+    Tensor([2.])
     """
     entry = _lookup(node)
     if entry is None:

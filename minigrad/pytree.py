@@ -43,13 +43,25 @@ class TreeDef:
 
     @property
     def num_leaves(self) -> int:
-        """How many leaves a tree of this structure holds."""
+        """How many leaves a tree of this structure holds.
+
+        Examples
+        --------
+        >>> flatten([np.ones(2), {"a": np.ones(1), "b": None}])[1].num_leaves
+        2
+        """
         if self.kind == "leaf":
             return 1
         return sum(child.num_leaves for child in self.children)
 
     def describe(self) -> str:
-        """A short rendering, for error messages: ``{'b': [*, *], 'w': *}``."""
+        """A short rendering, for error messages.
+
+        Examples
+        --------
+        >>> flatten({"w": np.ones(2), "b": [np.ones(1), np.ones(1)]})[1].describe()
+        "{'b': [*, *], 'w': *}"
+        """
         if self.kind == "leaf":
             return "*"
         if self.kind == "none":

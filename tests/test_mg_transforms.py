@@ -307,3 +307,34 @@ def test_pytree_vjp_jvp_jacrev_jacfwd() -> None:
 def test_pytree_errors_name_the_leaf() -> None:
     with pytest.raises(TypeError, match=r"argument 0 \(leaf 1\)"):
         mg.grad(lambda p: p[0].sum())([np.ones(2), np.arange(2)])
+
+
+def test_jvp_under_no_grad_and_with_a_primal_that_requires_grad() -> None:
+    f = lambda x: mg.exp(x) * x  # noqa: E731
+    with mg.no_grad():
+        _, tangent = mg.jvp(f, (np.array([0.5]),), (np.array([1.0]),))
+    np.testing.assert_allclose(tangent.data, np.exp(0.5) * 1.5)
+    # Reverse over forward, the user's way: backward through a tangent into a leaf.
+    x = mg.Tensor([0.5, -0.3], requires_grad=True)
+    _, tangent = mg.jvp(f, (x,), (np.ones(2),))
+    tangent.sum().backward()  # d/dx of f'(x) = e^x (x + 2)
+    np.testing.assert_allclose(x.grad.data, np.exp(x.data) * (x.data + 2), rtol=1e-12)
+
+
+def test_jvp_with_one_tensor_passed_as_two_primals() -> None:
+    x = mg.Tensor([2.0])
+    _, tangent = mg.jvp(lambda a, b: a * b, (x, x), (np.array([1.0]), np.array([0.0])))
+    assert tangent.item() == 2.0  # d(ab)/da · 1 + d(ab)/db · 0 = b
+
+
+def test_hvp_of_a_pytree_and_float32() -> None:
+    def f(p: dict) -> mg.Tensor:
+        return (p["a"] ** 2 * p["b"]).sum()
+
+    p = {"a": np.array([1.0, 2.0], dtype=np.float32), "b": np.array(3.0, dtype=np.float32)}
+    v = {"a": np.array([1.0, 0.0], dtype=np.float32), "b": np.array(1.0, dtype=np.float32)}
+    product = mg.hvp(f, p, v)
+    # H = [[2b, 0, 2a0], [0, 2b, 2a1], [2a0, 2a1, 0]]
+    np.testing.assert_allclose(product["a"].data, [6.0 + 2.0, 0.0 + 4.0])
+    np.testing.assert_allclose(product["b"].data, 2.0)
+    assert product["a"].dtype == np.float32
