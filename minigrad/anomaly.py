@@ -66,13 +66,15 @@ def _has_nan(value: Tensor) -> bool:
 
 def _watch(out: Tensor, op: str, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> None:
     """The record watcher: remember where nodes were made; catch a forward NaN."""
-    if not _state.depth or _state.in_backward:
+    if not _state.depth:
         return
     location = _user_location()
     if out._op is not None:
         key = id(out)
         _locations[key] = (weakref.ref(out, functools.partial(_forget, key)), location)
-    if _has_nan(out) and not any(_has_nan(t) for t in inputs):
+    # Inside a backward pass the ops belong to some primitive's rule: a NaN there is
+    # reported by the gradient check, under that primitive's name.
+    if not _state.in_backward and _has_nan(out) and not any(_has_nan(t) for t in inputs):
         raise FloatingPointError(
             f"NaN produced by primitive {op!r} in the forward pass, recorded at {location} "
             f"(output shape {out.shape})"

@@ -94,3 +94,15 @@ def test_as_a_decorator() -> None:
 
     with np.errstate(invalid="ignore"), pytest.raises(FloatingPointError, match="'sqrt'"):
         bad()
+
+
+def test_second_order_backward_names_a_node_recorded_by_the_first() -> None:
+    x = mg.Tensor([0.0, 1.0], requires_grad=True)
+    with mg.detect_anomaly():
+        loss = (x**1.5).sum()  # first derivative 1.5 x^0.5 is fine at 0; the second is not
+        loss.backward(create_graph=True)  # records x^0.5: the node the error names
+        first = x.grad
+        x.grad = None
+        with pytest.raises(FloatingPointError, match="'pow' in the backward pass") as caught:
+            (first * 0.0).sum().backward()
+    assert str(caught.value).endswith(f"{THIS_FILE}:{line_of('records x^0.5')}")
