@@ -28,6 +28,7 @@ logging keeps its value, not the whole graph and its activations.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -193,7 +194,9 @@ def _backpropagate(
     reached: list[tuple[Tensor, Tensor]] = []
     # Derivatives at domain edges are IEEE values by design (d sqrt at 0 is inf, as in
     # PyTorch); NumPy's warnings about them would only be noise.
-    with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
+    # Under detect_anomaly, the ops the rules run are marked as backward-pass ops.
+    marking = anomaly.backward_pass() if check_nan is not None else contextlib.nullcontext()
+    with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"), marking:
         for node in reversed(order):
             g = pending.pop(id(node), None)
             if g is None:  # every path from the root to here had no gradient
@@ -208,11 +211,7 @@ def _backpropagate(
             for argnum, parent in enumerate(node._inputs or ()):
                 if not parent.requires_grad:
                     continue
-                if check_nan is None:
-                    contribution = _input_gradient(node, argnum, g)
-                else:
-                    with anomaly.backward_pass():
-                        contribution = _input_gradient(node, argnum, g)
+                contribution = _input_gradient(node, argnum, g)
                 if contribution is None:
                     continue
                 if check_nan is not None:
