@@ -7,7 +7,7 @@ require grad produces it, it also holds the recipe: the name of the primitive
 together, are the graph that :mod:`minigrad.engine` walks backwards.
 
 This module is the bottom of the engine: it imports nothing else of
-minigrad's but the recording switch. The arithmetic lives in
+minigrad's but the recording switch and the hooks' side table. The arithmetic lives in
 :mod:`minigrad.ops`, and :mod:`minigrad.methods` binds Python's operators
 (``x + y``, ``x @ w``, ``x[i]``) and the methods (``x.sum()``) to it, so
 ``x * y`` and ``mg.mul(x, y)`` are the same thing.
