@@ -9,8 +9,9 @@ line of your code that called it.
 How: while a ``detect_anomaly`` block is open in some thread, a watcher is
 shown every primitive's result (see ``minigrad.tensor.record_watchers``). It
 notes where in the user's code each graph node was recorded, and checks the
-result for NaN. The backward pass asks :func:`gradient_check` once per pass
-and, inside a block, checks every input gradient it computes. Outside any
+result for NaN. The backward pass asks :func:`checked` once per pass for its
+rule-calling function and, inside a block, gets one that checks every input
+gradient it computes. Outside any
 block the watcher is not installed: nothing is checked and nothing is paid
 but one truthiness test per primitive.
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from minigrad.tensor import Tensor, record_watchers
 
-__all__ = ["backward_pass", "detect_anomaly", "gradient_check"]
+__all__ = ["backward_pass", "checked", "detect_anomaly", "recorded_at"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -103,37 +104,59 @@ def recorded_at(node: Tensor) -> str:
     return entry[1]
 
 
-def _check_gradient(node: Tensor, argnum: int, gradient: Tensor) -> None:
-    if _has_nan(gradient):
-        raise FloatingPointError(
-            f"NaN produced by primitive {node._op!r} in the backward pass (the gradient of its "
-            f"input {argnum}), recorded at {recorded_at(node)}"
-        )
+InputGradient = Callable[[Tensor, int, Tensor], "Tensor | None"]
 
 
-def gradient_check() -> Callable[[Tensor, int, Tensor], None] | None:
-    """The check the backward pass applies to each input gradient; None outside a block.
+def checked(input_gradient: InputGradient) -> InputGradient:
+    """``input_gradient`` itself outside ``detect_anomaly``; inside, one that checks for NaN.
+
+    The backward pass asks once per pass, so outside a block every rule call
+    costs exactly what it did before.
 
     Examples
     --------
-    >>> gradient_check() is None
+    >>> rule = lambda node, argnum, g: g
+    >>> checked(rule) is rule
     True
     >>> with detect_anomaly():
-    ...     callable(gradient_check())
-    True
+    ...     checked(rule) is rule
+    False
     """
-    return _check_gradient if _state.depth else None
+    if not _state.depth:
+        return input_gradient
+
+    def checked_input_gradient(node: Tensor, argnum: int, g: Tensor) -> Tensor | None:
+        gradient = input_gradient(node, argnum, g)
+        if gradient is not None and _has_nan(gradient):
+            raise FloatingPointError(
+                f"NaN produced by primitive {node._op!r} in the backward pass (the gradient "
+                f"of its input {argnum}), recorded at {recorded_at(node)}"
+            )
+        return gradient
+
+    return checked_input_gradient
 
 
-@contextlib.contextmanager
-def backward_pass() -> Iterator[None]:
-    """Mark this thread as running a backward pass (its ops are not forward ops).
+_NOT_WATCHING = contextlib.nullcontext()
+
+
+def backward_pass() -> contextlib.AbstractContextManager[None]:
+    """Mark this thread as running a backward pass, inside ``detect_anomaly``.
+
+    The ops that the rules run then count as backward-pass ops: a NaN among
+    them is reported by :func:`checked`, under the primitive's name, not as a
+    forward NaN. Outside a block, a do-nothing context.
 
     Examples
     --------
     >>> with np.errstate(invalid="ignore"), detect_anomaly(), backward_pass():
     ...     y = Tensor([-1.0]) ** 0.5  # a NaN, but not a forward-pass one: not reported here
     """
+    return _marked_backward() if _state.depth else _NOT_WATCHING
+
+
+@contextlib.contextmanager
+def _marked_backward() -> Iterator[None]:
     _state.in_backward += 1
     try:
         yield

@@ -28,7 +28,6 @@ logging keeps its value, not the whole graph and its activations.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -189,14 +188,16 @@ def _backpropagate(
     check_inplace = inplace_log.now > 0
     # Tensor hooks and anomaly detection are rare: asked once per pass, not per node.
     run_hooks = hooks.any_registered()
-    check_nan = anomaly.gradient_check()
+    input_gradient = anomaly.checked(_input_gradient)
     pending: dict[int, Tensor] = {id(root): seed}
     reached: list[tuple[Tensor, Tensor]] = []
     # Derivatives at domain edges are IEEE values by design (d sqrt at 0 is inf, as in
     # PyTorch); NumPy's warnings about them would only be noise.
-    # Under detect_anomaly, the ops the rules run are marked as backward-pass ops.
-    marking = anomaly.backward_pass() if check_nan is not None else contextlib.nullcontext()
-    with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"), marking:
+    with (
+        grad_mode.set_grad_enabled(create_graph),
+        np.errstate(all="ignore"),
+        anomaly.backward_pass(),
+    ):
         for node in reversed(order):
             g = pending.pop(id(node), None)
             if g is None:  # every path from the root to here had no gradient
@@ -211,11 +212,9 @@ def _backpropagate(
             for argnum, parent in enumerate(node._inputs or ()):
                 if not parent.requires_grad:
                     continue
-                contribution = _input_gradient(node, argnum, g)
+                contribution = input_gradient(node, argnum, g)
                 if contribution is None:
                     continue
-                if check_nan is not None:
-                    check_nan(node, argnum, contribution)
                 contribution = unbroadcast(contribution, parent.shape, parent.dtype)
                 earlier = pending.get(id(parent))
                 pending[id(parent)] = (

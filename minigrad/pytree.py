@@ -24,7 +24,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TreeDef", "flatten", "flatten_args", "map_leaves", "unflatten", "unflatten_args"]
+__all__ = [
+    "LEAF",
+    "TreeDef",
+    "flatten",
+    "flatten_args",
+    "map_leaves",
+    "unflatten",
+    "unflatten_args",
+]
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,8 @@ class TreeDef:
         return "(" + ", ".join(inner) + ("," if len(inner) == 1 else "") + ")"
 
 
-_LEAF = TreeDef("leaf")
+LEAF = TreeDef("leaf")
+"""The structure of a tree that is a single leaf."""
 _NUMBERS = (bool, int, float, complex, np.generic)
 
 
@@ -119,7 +128,7 @@ def _flatten_into(tree: Any, leaves: list[Any]) -> TreeDef:
         children = tuple(_flatten_into(item, leaves) for item in tree)
         return TreeDef("list" if isinstance(tree, list) else "tuple", type(tree), (), children)
     leaves.append(tree)
-    return _LEAF
+    return LEAF
 
 
 def unflatten(treedef: TreeDef, leaves: Sequence[Any]) -> Any:

@@ -64,8 +64,15 @@ def _leaf_name(position: int, treedef: pytree.TreeDef, index: int) -> int | str:
 
 def _watched(args: Any, nums: tuple[int, ...]) -> bool:
     """Does any leaf of the differentiated arguments already require grad?"""
-    leaves, _ = pytree.flatten_args([args[n] for n in nums])
-    return any(isinstance(leaf, Tensor) and leaf.requires_grad for leaf in leaves)
+    for n in nums:
+        if isinstance(args[n], Tensor):  # the common case, without the pytree machinery
+            if args[n].requires_grad:
+                return True
+            continue
+        leaves, _ = pytree.flatten(args[n])
+        if any(isinstance(leaf, Tensor) and leaf.requires_grad for leaf in leaves):
+            return True
+    return False
 
 
 def _prepare(
@@ -76,6 +83,12 @@ def _prepare(
     inputs: list[list[Tensor]] = []
     treedefs: list[pytree.TreeDef] = []
     for n in nums:
+        if isinstance(args[n], Tensor | np.ndarray):  # one array: no pytree to take apart
+            fresh_leaf = _differentiable_input(args[n], n, nested)
+            inputs.append([fresh_leaf])
+            treedefs.append(pytree.LEAF)
+            call_args[n] = fresh_leaf
+            continue
         leaves, treedef = pytree.flatten(args[n])
         fresh = [
             _differentiable_input(leaf, _leaf_name(n, treedef, i), nested)
@@ -165,7 +178,10 @@ def value_and_grad(
         grads = engine.gradients(value, inputs, create_graph=nested)
         if not nested:
             value = value.detach()
-        per_argument = pytree.unflatten_args(treedefs, grads)
+        if all(treedef is pytree.LEAF for treedef in treedefs):
+            per_argument = grads  # plain arrays: nothing to rebuild
+        else:
+            per_argument = pytree.unflatten_args(treedefs, grads)
         grad_out = per_argument[0] if isinstance(argnums, int) else tuple(per_argument)
         return ((value, aux), grad_out) if has_aux else (value, grad_out)
 
