@@ -278,8 +278,8 @@ def _as_output(value: Any) -> Tensor:
 
 
 def jvp(
-    fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
-) -> tuple[Any, Any]:
+    fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], has_aux: bool = False
+) -> tuple[Any, ...]:
     """Evaluate ``fun(*primals)`` and its Jacobian-vector product, in one forward pass.
 
     Parameters
@@ -291,12 +291,15 @@ def jvp(
         dicts/lists/tuples of them.
     tangents
         One tangent per primal, of the same structure and shapes.
+    has_aux
+        ``fun`` returns a pair ``(out, aux)``; ``aux`` is returned as it is.
 
     Returns
     -------
     tuple
         ``(out, tangent_out)``: the value of ``fun`` and the directional
-        derivative ``J · tangents``, of the same structure.
+        derivative ``J · tangents``, of the same structure; with
+        ``has_aux``, ``(out, tangent_out, aux)``.
 
     Raises
     ------
@@ -341,6 +344,11 @@ def jvp(
             level.set(primal, _as_tangent(direction, primal, where))
             inputs.append(primal)
         out = fun(*pytree.unflatten_args(primal_trees, inputs))
+        aux = None
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError("with has_aux=True the function must return a pair (out, aux)")
+            out, aux = out
         out_leaves, out_tree = pytree.flatten(out)
         out_leaves = [_as_output(leaf) for leaf in out_leaves]
         out_tangents = []
@@ -349,4 +357,6 @@ def jvp(
             if tangent is None:  # the output does not depend on the primals
                 tangent = Tensor._wrap(np.zeros(leaf.shape, dtype=leaf.dtype))
             out_tangents.append(tangent)
-    return pytree.unflatten(out_tree, out_leaves), pytree.unflatten(out_tree, out_tangents)
+    out = pytree.unflatten(out_tree, out_leaves)
+    tangent_out = pytree.unflatten(out_tree, out_tangents)
+    return (out, tangent_out, aux) if has_aux else (out, tangent_out)

@@ -177,3 +177,22 @@ def test_checkpoint_saves_memory_on_a_deep_chain() -> None:
     # 64 layers keep ~2 arrays each without checkpoints; with them, 8 outputs plus
     # one block's recomputation at a time.
     assert checkpointed < plain / 3
+
+
+def test_checkpoint_with_constants_and_keyword_arguments() -> None:
+    def scaled_block(x: mg.Tensor, scale: float, *, shift: float) -> mg.Tensor:
+        return mg.tanh(x * scale + shift)
+
+    x = np.array([0.3, -0.4])
+    plain = mg.grad(lambda t: scaled_block(t, 2.0, shift=0.5).sum())(x)
+    checked = mg.grad(lambda t: mg.checkpoint(scaled_block)(t, 2.0, shift=0.5).sum())(x)
+    np.testing.assert_array_equal(plain.data, checked.data)
+
+
+def test_custom_vjp_without_grad_records_nothing() -> None:
+    f = make_log1pexp()
+    x = mg.Tensor([0.5], requires_grad=True)
+    with mg.no_grad():
+        y = f(x)
+    assert y.is_leaf and not y.requires_grad
+    np.testing.assert_allclose(y.data, np.log1p(np.exp(0.5)))

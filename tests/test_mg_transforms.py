@@ -338,3 +338,21 @@ def test_hvp_of_a_pytree_and_float32() -> None:
     np.testing.assert_allclose(product["a"].data, [6.0 + 2.0, 0.0 + 4.0])
     np.testing.assert_allclose(product["b"].data, 2.0)
     assert product["a"].dtype == np.float32
+
+
+def test_grad_of_grad_with_a_pytree_argument() -> None:
+    def f(p: dict) -> mg.Tensor:
+        return (p["w"] ** 3).sum() * p["s"]
+
+    params = {"w": np.array([1.0, 2.0]), "s": np.array(2.0)}
+    # d/dw of sum(d f / d w) = d/dw sum(3 w² s) = 6 w s; d/ds of it = sum(3 w²)
+    second = mg.grad(lambda p: mg.grad(f)(p)["w"].sum())(params)
+    np.testing.assert_allclose(second["w"].data, 6 * params["w"] * 2.0)
+    np.testing.assert_allclose(second["s"].data, np.sum(3 * params["w"] ** 2))
+
+
+def test_jvp_has_aux() -> None:
+    out, tangent, aux = mg.jvp(lambda x: (x * 3, "note"), (1.0,), (2.0,), has_aux=True)
+    assert (out.item(), tangent.item(), aux) == (3.0, 6.0, "note")
+    with pytest.raises(TypeError, match="pair"):
+        mg.jvp(lambda x: x, (1.0,), (1.0,), has_aux=True)
