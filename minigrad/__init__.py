@@ -14,7 +14,15 @@ The pieces, each in its own module:
 * :mod:`minigrad.engine` — topological sort and the backward pass;
 * :mod:`minigrad.vjps` — the derivative table, one rule per primitive input;
 * :mod:`minigrad.methods` — ``Tensor``'s operators and methods, bound to the ops;
-* :mod:`minigrad.transforms` — ``grad`` and ``value_and_grad``;
+* :mod:`minigrad.transforms` — ``grad``, ``value_and_grad`` and ``vjp``;
+* :mod:`minigrad.forward`, :mod:`minigrad.jvps` — forward mode: ``jvp`` and
+  its table of rules;
+* :mod:`minigrad.jacobians` — ``jacrev``, ``jacfwd``, ``hessian``, ``hvp``;
+* :mod:`minigrad.custom_rules`, :mod:`minigrad.checkpointing` —
+  ``custom_vjp`` and ``checkpoint``;
+* :mod:`minigrad.hooks`, :mod:`minigrad.anomaly` — tensor hooks and
+  ``detect_anomaly``;
+* :mod:`minigrad.pytree` — nested containers of arrays as arguments;
 * :mod:`minigrad.gradcheck` — finite-difference checks;
 * :mod:`minigrad.kernels` — the forward computations (NumPy or Numba);
 * :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers, losses, optimizers, schedules;
@@ -24,15 +32,20 @@ The pieces, each in its own module:
 
 from __future__ import annotations
 
-# methods binds Tensor's operators; vjps fills the derivative table;
+# methods binds Tensor's operators; vjps and jvps fill the derivative tables;
 # memory.tune_allocator is opt-in, never called here.
-from minigrad import kernels, memory, methods, nn, ops, optim, vjps  # noqa: F401
+from minigrad import jvps, kernels, memory, methods, nn, ops, optim, pytree, vjps  # noqa: F401
+from minigrad.anomaly import detect_anomaly
+from minigrad.checkpointing import checkpoint
+from minigrad.custom_rules import custom_vjp
+from minigrad.forward import jvp
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
+from minigrad.jacobians import hessian, hvp, jacfwd, jacrev
 from minigrad.ops import *  # noqa: F403  (every op, listed once, in minigrad.ops)
 from minigrad.serialization import load, save
 from minigrad.tensor import Tensor, as_tensor, tensor
-from minigrad.transforms import grad, value_and_grad
+from minigrad.transforms import grad, value_and_grad, vjp
 from minigrad.viz import to_dot
 
 __version__ = "0.1.0"
@@ -41,11 +54,19 @@ __all__ = [
     "GradcheckError",
     "Tensor",
     "as_tensor",
+    "checkpoint",
+    "custom_vjp",
+    "detect_anomaly",
     "enable_grad",
     "grad",
     "gradcheck",
     "gradgradcheck",
+    "hessian",
+    "hvp",
     "is_grad_enabled",
+    "jacfwd",
+    "jacrev",
+    "jvp",
     "kernels",
     "load",
     "nn",
@@ -57,5 +78,6 @@ __all__ = [
     "tensor",
     "to_dot",
     "value_and_grad",
+    "vjp",
 ]
 __all__ += ops.__all__

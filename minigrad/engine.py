@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import grad_mode, ops
-from minigrad.tensor import Tensor, inplace_log, memory_owner
+from minigrad import anomaly, grad_mode, hooks, ops
+from minigrad.inplace import inplace_log, memory_owner
+from minigrad.tensor import Tensor
 
 __all__ = [
     "backward",
@@ -186,15 +187,24 @@ def _backpropagate(
     # Speed: a program that never changes a tensor in place (almost all of them) skips
     # the per-node check; one integer comparison instead of a lookup per input.
     check_inplace = inplace_log.now > 0
+    # Tensor hooks and anomaly detection are rare: asked once per pass, not per node.
+    run_hooks = hooks.any_registered()
+    input_gradient = anomaly.checked(_input_gradient)
     pending: dict[int, Tensor] = {id(root): seed}
     reached: list[tuple[Tensor, Tensor]] = []
     # Derivatives at domain edges are IEEE values by design (d sqrt at 0 is inf, as in
     # PyTorch); NumPy's warnings about them would only be noise.
-    with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
+    with (
+        grad_mode.set_grad_enabled(create_graph),
+        np.errstate(all="ignore"),
+        anomaly.backward_pass(),
+    ):
         for node in reversed(order):
             g = pending.pop(id(node), None)
             if g is None:  # every path from the root to here had no gradient
                 continue
+            if run_hooks:
+                g = hooks.apply(node, g)
             if node._op is None or id(node) in stop_at:
                 reached.append((node, g))
                 continue
@@ -203,7 +213,7 @@ def _backpropagate(
             for argnum, parent in enumerate(node._inputs or ()):
                 if not parent.requires_grad:
                     continue
-                contribution = _input_gradient(node, argnum, g)
+                contribution = input_gradient(node, argnum, g)
                 if contribution is None:
                     continue
                 contribution = unbroadcast(contribution, parent.shape, parent.dtype)
@@ -252,9 +262,11 @@ class _PrivateGradients:
         if g.data.flags.writeable and id(g.data) not in self._taken and owner not in self._taken:
             self._taken.update((id(g.data), owner))
             return g
-        copy = np.array(g.data)
-        self._taken.add(id(copy))
-        return Tensor._wrap(copy)
+        # The copy is made by an op, so that a forward-mode tangent riding on g
+        # (forward-over-reverse: hessian, hvp) comes along with it.
+        copy = ops.add(g, 0.0)
+        self._taken.add(id(copy.data))
+        return copy
 
 
 # ---------------------------------------------------------------------------------------
@@ -321,12 +333,21 @@ def reaches_other_grad_tensors(output: Tensor, inputs: Sequence[Tensor]) -> bool
     return False
 
 
-def gradients(output: Tensor, wrt: Sequence[Tensor], create_graph: bool = False) -> list[Tensor]:
+def gradients(
+    output: Tensor,
+    wrt: Sequence[Tensor],
+    create_graph: bool = False,
+    grad_output: Tensor | None = None,
+    retain_graph: bool | None = None,
+) -> list[Tensor]:
     """d(output)/d(t) for each ``t`` in ``wrt``, without touching any ``.grad``.
 
-    ``output`` must be a scalar. A tensor that ``output`` does not depend on
-    gets a zero gradient of its own shape and dtype. Without ``create_graph``
-    the nodes between ``output`` and ``wrt`` release their inputs afterwards.
+    ``output`` must be a scalar, unless ``grad_output`` (the cotangent, of
+    ``output``'s shape) is given: then the results are vector-Jacobian
+    products. A tensor that ``output`` does not depend on gets a zero
+    gradient of its own shape and dtype. ``retain_graph`` defaults to
+    ``create_graph``: without it the nodes between ``output`` and ``wrt``
+    release their inputs afterwards.
 
     Examples
     --------
@@ -335,16 +356,17 @@ def gradients(output: Tensor, wrt: Sequence[Tensor], create_graph: bool = False)
     >>> gradients((3 * x).sum(), [x])
     [Tensor([3., 3.])]
     """
-    if output.size != 1:
+    if grad_output is None and output.size != 1:
         raise ValueError(
             f"the function must return a scalar, got shape {output.shape}; "
             "reduce it first (e.g. .sum())"
         )
+    retain = create_graph if retain_graph is None else retain_graph
     found: dict[int, Tensor] = {}
-    seed = _seed(output, None)
+    seed = _seed(output, grad_output)
     if output.requires_grad:
         stop_at = frozenset(id(t) for t in wrt)
-        reached = _backpropagate(output, seed, stop_at, create_graph, create_graph)
+        reached = _backpropagate(output, seed, stop_at, create_graph, retain)
         found = {id(node): g for node, g in reached}
     private = _PrivateGradients(seed)
     results = []

@@ -7,7 +7,7 @@ require grad produces it, it also holds the recipe: the name of the primitive
 together, are the graph that :mod:`minigrad.engine` walks backwards.
 
 This module is the bottom of the engine: it imports nothing else of
-minigrad's but the recording switch. The arithmetic lives in
+minigrad's but the recording switch and the hooks' side table. The arithmetic lives in
 :mod:`minigrad.ops`, and :mod:`minigrad.methods` binds Python's operators
 (``x + y``, ``x @ w``, ``x[i]``) and the methods (``x.sum()``) to it, so
 ``x * y`` and ``mg.mul(x, y)`` are the same thing.
@@ -15,70 +15,16 @@ minigrad's but the recording switch. The arithmetic lives in
 
 from __future__ import annotations
 
-import threading
-import weakref
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from minigrad import grad_mode
+from minigrad import grad_mode, hooks
+from minigrad.inplace import inplace_log
 
-__all__ = ["Tensor", "as_tensor", "inplace_log", "memory_owner", "record", "tensor"]
-
-
-def memory_owner(array: np.ndarray) -> np.ndarray:
-    """The array that owns ``array``'s memory (``array`` itself when it is not a view).
-
-    Examples
-    --------
-    >>> a = np.zeros(4)
-    >>> memory_owner(a[1:].reshape(3, 1)) is a
-    True
-    """
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array
-
-
-class InplaceLog:
-    """When each block of memory was last changed in place, on one global clock.
-
-    The clock ticks at every in-place change (``t[i] = v``). A recorded node
-    notes the clock when it is made; if the memory of one of its inputs was
-    changed later, the backward pass would read the new values where the
-    old ones were used, so it refuses (see ``engine``). Changes are logged
-    against the array that owns the memory, so a change made through any
-    view of a tensor (``t.reshape(...)[0] = v``, ``t.T[1] = v``, a
-    ``detach()``-ed alias) counts as a change of the tensor itself.
-    """
-
-    def __init__(self) -> None:
-        self.now = 0
-        self._lock = threading.Lock()
-        # id(owner) -> (weak reference to the owner, clock at its latest change)
-        self._changed: dict[int, tuple[weakref.ref[np.ndarray], int]] = {}
-
-    def mark_changed(self, array: np.ndarray) -> None:
-        """Log an in-place change to ``array``'s memory."""
-        owner = memory_owner(array)
-        key = id(owner)
-        with self._lock:
-            self.now += 1
-            # The entry goes away with the array, so a later array at the same id
-            # does not inherit it.
-            forget = weakref.ref(owner, lambda _, key=key: self._changed.pop(key, None))
-            self._changed[key] = (forget, self.now)
-
-    def changed_at(self, array: np.ndarray) -> int:
-        """The clock at the latest in-place change to ``array``'s memory (0: never)."""
-        owner = memory_owner(array)
-        entry = self._changed.get(id(owner))
-        if entry is None or entry[0]() is not owner:
-            return 0
-        return entry[1]
-
-
-inplace_log = InplaceLog()
+__all__ = ["Tensor", "as_tensor", "record", "tensor"]
 
 
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
@@ -136,12 +82,12 @@ class Tensor:
 
     __slots__ = (
         "__weakref__",
+        "_grad",
         "_inputs",
         "_op",
         "_params",
         "_recorded_at",
         "data",
-        "grad",
         "requires_grad",
     )
 
@@ -151,7 +97,7 @@ class Tensor:
     __array_ufunc__ = None
 
     data: np.ndarray
-    grad: Tensor | None
+    _grad: Tensor | None
     requires_grad: bool
     # The recipe (None, (), {} on a leaf). ``_inputs`` is None once a backward pass
     # without ``retain_graph`` has released it.
@@ -178,7 +124,7 @@ class Tensor:
 
     def _become_leaf(self, data: np.ndarray, requires_grad: bool, grad: Tensor | None) -> None:
         self.data = data
-        self.grad = grad
+        self._grad = grad
         self.requires_grad = requires_grad
         self._op = None
         self._inputs = ()
@@ -192,7 +138,7 @@ class Tensor:
         # _become_leaf, which saves a method call per op (about 5 % of W2).
         out = object.__new__(cls)
         out.data = array
-        out.grad = None
+        out._grad = None
         out.requires_grad = False
         out._op = None
         out._inputs = ()
@@ -202,7 +148,7 @@ class Tensor:
 
     # A copy is a leaf: the graph belongs to the original computation.
     def __getstate__(self) -> dict[str, Any]:
-        return {"data": self.data, "requires_grad": self.requires_grad, "grad": self.grad}
+        return {"data": self.data, "requires_grad": self.requires_grad, "grad": self._grad}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         data = np.array(state["data"])  # writable and owned, even if the original was a view
@@ -231,8 +177,95 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        """True for a tensor not produced by a recorded operation."""
+        """True for a tensor not produced by a recorded operation (as in PyTorch).
+
+        Tensors made by the user, and results computed from tensors that do
+        not require grad (or under ``no_grad``), are leaves.
+
+        Examples
+        --------
+        >>> x = Tensor([1.0], requires_grad=True)
+        >>> x.is_leaf, (x * 2).is_leaf
+        (True, False)
+        """
         return self._op is None
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient: filled by ``backward`` on leaves (``None`` before).
+
+        A non-leaf keeps no gradient unless :meth:`retain_grad` was called on
+        it: reading its ``.grad`` then returns ``None`` with a ``UserWarning``,
+        as in PyTorch.
+
+        Examples
+        --------
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> (3 * x).sum().backward()
+        >>> x.grad
+        Tensor([3., 3.])
+        """
+        if self._op is not None and not hooks.retains_grad(self):
+            warnings.warn(
+                "reading .grad of a tensor that is not a leaf: its gradient is not kept "
+                "(None is returned); call .retain_grad() on it before backward() to keep "
+                "it, or read .grad of the leaf tensors",
+                UserWarning,
+                stacklevel=2,
+            )
+            return None
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        self._grad = value
+
+    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> hooks.RemovableHandle:
+        """Call ``fn(grad)`` when the gradient with respect to this tensor is complete.
+
+        ``fn`` returns ``None`` (keep the gradient) or a replacement gradient,
+        which is what flows on to the inputs (and, for a leaf, into
+        ``.grad``). Hooks run in the order they were registered, in every
+        backward pass and every ``grad`` transform that reaches this tensor.
+
+        Returns
+        -------
+        RemovableHandle
+            ``handle.remove()`` unregisters the hook.
+
+        Examples
+        --------
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> y = x * 3
+        >>> handle = y.register_hook(lambda g: g * 10)
+        >>> y.sum().backward()
+        >>> x.grad
+        Tensor([30., 30.])
+        >>> handle.remove()
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "cannot register a hook on a tensor that does not require grad: no gradient "
+                "will ever be computed for it"
+            )
+        return hooks.register(self, fn)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after ``backward`` (a no-op on a leaf).
+
+        Examples
+        --------
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> y = x * x
+        >>> y.retain_grad()
+        >>> y.sum().backward()
+        >>> y.grad
+        Tensor([1., 1.])
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot retain the gradient of a tensor that does not require grad")
+        if self._op is not None:
+            hooks.retain(self)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if dtype is not None and dtype != self.data.dtype:
@@ -344,6 +377,17 @@ def normalize_index(index: Any) -> Any:
     return index
 
 
+RecordWatcher = Callable[["Tensor", str, tuple["Tensor", ...], dict[str, Any]], None]
+
+record_watchers: list[RecordWatcher] = []
+"""Functions shown every primitive's result, ``watcher(out, op, inputs, params)``.
+
+Empty unless forward mode (:mod:`minigrad.forward`) or anomaly detection
+(:mod:`minigrad.anomaly`) is in use somewhere, so :func:`record` pays one
+truthiness test for them. The watchers are added and removed by those modules.
+"""
+
+
 def record(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any) -> Tensor:
     """Wrap a primitive's result, recording how it was made if a graph is wanted.
 
@@ -370,6 +414,9 @@ def record(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any)
                 out._params = params
                 out._recorded_at = inplace_log.now
                 break
+    if record_watchers:
+        for watcher in tuple(record_watchers):
+            watcher(out, op, inputs, params)
     return out
 
 

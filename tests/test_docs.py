@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from minigrad import engine
+from minigrad import engine, forward
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -111,7 +111,12 @@ PAGES = sorted(DOCS.rglob("*.md"))
 @pytest.fixture
 def restore_derivative_table() -> Iterator[None]:
     """Pages may register example primitives; take them out again afterwards."""
-    tables = [engine.vjp_rules, engine.argnum_vjp_rules]
+    tables = [
+        engine.vjp_rules,
+        engine.argnum_vjp_rules,
+        forward.jvp_rules,
+        forward.argnum_jvp_rules,
+    ]
     saved = [table.copy() for table in tables]
     yield
     for table, before in zip(tables, saved, strict=True):

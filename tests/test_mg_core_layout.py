@@ -20,12 +20,13 @@ PACKAGE = Path(minigrad.__file__).parent
 LAYERS = {
     "tensor": set(),
     "ops": {"tensor", "kernels"},
-    "engine": {"tensor", "ops", "kernels"},
+    "engine": {"tensor", "ops", "kernels", "anomaly"},
     "vjps": {"tensor", "ops", "kernels", "engine"},
     "methods": {"tensor", "ops", "kernels", "engine"},
 }
-# Infrastructure any layer may use: the recording switch has no minigrad imports.
-ANYWHERE = {"grad_mode"}
+# Infrastructure any layer may use, none of it importing other minigrad modules: the
+# recording switch, the in-place log and the hooks' side table.
+ANYWHERE = {"grad_mode", "inplace", "hooks"}
 
 LINE_BUDGET = 500
 

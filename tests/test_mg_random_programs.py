@@ -364,3 +364,59 @@ def test_random_programs_first_order(drawn: tuple[Program, tuple[np.ndarray, ...
 def test_random_programs_second_order(drawn: tuple[Program, tuple[np.ndarray, ...]]) -> None:
     program, inputs = drawn
     assert mg.gradgradcheck(program, *inputs)
+
+
+def _directions(inputs: tuple[np.ndarray, ...], seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    return tuple(rng.standard_normal(x.shape) for x in inputs)
+
+
+@settings(max_examples=150)
+@given(programs())
+def test_random_programs_forward_mode(drawn: tuple[Program, tuple[np.ndarray, ...]]) -> None:
+    """jvp through the whole program: against central differences along the same
+    direction, and against the reverse-mode gradient by transposition (⟨∇f, t⟩)."""
+    program, inputs = drawn
+    tangents = _directions(inputs, 0)
+    value, slope = mg.jvp(program, inputs, tangents)
+    eps = 1e-6
+    up = program(*(x + eps * t for x, t in zip(inputs, tangents, strict=True))).item()
+    down = program(*(x - eps * t for x, t in zip(inputs, tangents, strict=True))).item()
+    np.testing.assert_allclose(
+        slope.item(), (up - down) / (2 * eps), rtol=1e-3, atol=1e-5, err_msg=str(program)
+    )
+    np.testing.assert_allclose(value.item(), program(*inputs).item(), rtol=1e-15)
+    gradients = mg.grad(program, argnums=tuple(range(len(inputs))))(*inputs)
+    by_reverse = sum(float(np.sum(g.data * t)) for g, t in zip(gradients, tangents, strict=True))
+    np.testing.assert_allclose(
+        slope.item(), by_reverse, rtol=1e-9, atol=1e-12, err_msg=str(program)
+    )
+
+
+@settings(max_examples=60)
+@given(programs())
+def test_random_programs_forward_over_reverse(
+    drawn: tuple[Program, tuple[np.ndarray, ...]],
+) -> None:
+    """Hessian-vector products (jvp of grad) against central differences of the gradient,
+    and symmetric: ⟨s, H t⟩ = ⟨t, H s⟩."""
+    program, inputs = drawn
+    argnums = tuple(range(len(inputs)))
+    gradient = mg.grad(program, argnums=argnums)
+    t, s = _directions(inputs, 1), _directions(inputs, 2)
+    _, h_t = mg.jvp(gradient, inputs, t)
+    _, h_s = mg.jvp(gradient, inputs, s)
+    eps = 1e-6
+    up = gradient(*(x + eps * d for x, d in zip(inputs, t, strict=True)))
+    down = gradient(*(x - eps * d for x, d in zip(inputs, t, strict=True)))
+    for position, (analytic, g_up, g_down) in enumerate(zip(h_t, up, down, strict=True)):
+        np.testing.assert_allclose(
+            analytic.data,
+            (g_up.data - g_down.data) / (2 * eps),
+            rtol=1e-3,
+            atol=1e-5,
+            err_msg=f"{program}, input {position}",
+        )
+    s_h_t = sum(float(np.sum(a * b.data)) for a, b in zip(s, h_t, strict=True))
+    t_h_s = sum(float(np.sum(a * b.data)) for a, b in zip(t, h_s, strict=True))
+    np.testing.assert_allclose(s_h_t, t_h_s, rtol=1e-8, atol=1e-10, err_msg=str(program))
