@@ -246,7 +246,11 @@ WORKER = textwrap.dedent(
         process_group="default", param_norms=model,
     )
     grads = [p.grad.reshape(-1).tolist() for p in model.parameters()]
-    json.dump({"output": out.to_dict(), "grads": grads}, open(sys.argv[5], "w"))
+    with open(sys.argv[5], "w") as handle:
+        json.dump({"output": out.to_dict(), "grads": grads}, handle)
+    # Both ranks leave the group together: a rank tearing down gloo while its peer is
+    # still talking to it can abort the process.
+    dist.barrier()
     dist.destroy_process_group()
     """
 )
@@ -288,13 +292,16 @@ def test_two_gloo_ranks_report_the_numbers_of_the_whole_batch(tmp_path: Path) ->
         )
         for rank in range(2)
     ]
-    for worker in workers:
-        try:
-            log, _ = worker.communicate(timeout=180)
-        except subprocess.TimeoutExpired:
-            for w in workers:
-                w.kill()
-            raise
+    logs = []
+    try:
+        for worker in workers:
+            logs.append(worker.communicate(timeout=180)[0])
+    finally:
+        for worker in workers:  # never leave a rank running into the next test
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+    for worker, log in zip(workers, logs, strict=True):
         assert worker.returncode == 0, log
     ranks = [json.loads(path.read_text()) for path in results]
 
