@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"loss went from {first:.4f} to {last:.4f}; every rank saw the same: {agree}")
         if not agree:
             raise SystemExit(f"ranks disagree: {seen}")
+    dist.barrier()  # leave the group together: tearing gloo down under a peer can abort
     dist.destroy_process_group()
 
 
