@@ -17,6 +17,7 @@ The pieces, each in its own module:
 * :mod:`minigrad.transforms` — ``grad`` and ``value_and_grad``;
 * :mod:`minigrad.gradcheck` — finite-difference checks;
 * :mod:`minigrad.kernels` — the forward computations (NumPy or Numba);
+* :mod:`minigrad.jit` — ``mg.jit``: trace once, fuse into Numba kernels;
 * :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers and optimizers.
 """
 
@@ -26,9 +27,11 @@ from __future__ import annotations
 from minigrad import kernels, methods, nn, ops, optim, vjps  # noqa: F401
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
+from minigrad.jit import jit
 from minigrad.memory import tune_allocator
 from minigrad.ops import *  # noqa: F403  (every op, listed once, in minigrad.ops)
 from minigrad.tensor import Tensor, as_tensor, tensor
+from minigrad.tracing import TracerError
 from minigrad.transforms import grad, value_and_grad
 from minigrad.viz import to_dot
 
@@ -39,12 +42,14 @@ tune_allocator()
 __all__ = [
     "GradcheckError",
     "Tensor",
+    "TracerError",
     "as_tensor",
     "enable_grad",
     "grad",
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
+    "jit",
     "kernels",
     "nn",
     "no_grad",

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import grad_mode, ops
-from minigrad.tensor import Tensor, inplace_log, memory_owner
+from minigrad.tensor import Tensor, derived, inplace_log, memory_owner
 
 __all__ = [
     "backward",
@@ -252,9 +252,9 @@ class _PrivateGradients:
         if g.data.flags.writeable and id(g.data) not in self._taken and owner not in self._taken:
             self._taken.update((id(g.data), owner))
             return g
-        copy = np.array(g.data)
-        self._taken.add(id(copy))
-        return Tensor._wrap(copy)
+        copy = derived("copy", np.array(g.data), (g,))
+        self._taken.add(id(copy.data))
+        return copy
 
 
 # ---------------------------------------------------------------------------------------
