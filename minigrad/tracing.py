@@ -44,6 +44,13 @@ class TracerError(TypeError):
 class TracedArray(np.ndarray):
     """A view marking an array as computed from a function's traced inputs."""
 
+    def __array_finalize__(self, obj: Any) -> None:
+        # NumPy makes a ufunc's result as a plain array and then views it as this
+        # class: the tracer notes the memory, so plain views of it are known too.
+        tracer = _slot.tracer
+        if tracer is not None:
+            tracer.taint(self)
+
 
 class Tracer(Protocol):
     """What :mod:`minigrad.tensor` reports to (see :class:`minigrad.jit.trace.Trace`)."""
@@ -53,6 +60,9 @@ class Tracer(Protocol):
 
     def mutation(self) -> None:
         """A tensor is about to be changed in place."""
+
+    def taint(self, array: np.ndarray) -> None:
+        """``array`` holds values computed from traced inputs."""
 
 
 class _Slot(threading.local):

@@ -50,6 +50,13 @@ class Trace:
         self._owners: list[np.ndarray] = []
         # The caller's own arrays: if the function also closes over one, that is a constant.
         self._originals: set[int] = set()
+        # id(memory owner) -> owner, for every array computed from traced values.
+        self._tainted: dict[int, np.ndarray] = {}
+
+    def taint(self, array: np.ndarray) -> None:
+        """Note that ``array``'s memory holds values computed from traced inputs."""
+        owner = memory_owner(array)
+        self._tainted[id(owner)] = owner
 
     def _remember(self, var: Var, array: np.ndarray) -> None:
         self._known[id(array)] = (var, array)
@@ -84,7 +91,10 @@ class Trace:
         """Whether ``array`` was computed from traced values by a path the trace missed."""
         if tracing.is_traced(array):
             return True
-        return id(array) not in self._originals and id(memory_owner(array)) in self._by_owner
+        if id(array) in self._originals:
+            return False
+        owner = id(memory_owner(array))
+        return owner in self._by_owner or owner in self._tainted
 
     def operand(self, value: Any, what: str) -> Operand:
         """A Var for a traced array, a Const for anything else; refuses hidden derivations."""
