@@ -165,8 +165,15 @@ class _Job:
     """One regularizer evaluated in a daemon thread that may be abandoned."""
 
     def __init__(
-        self, spec: RegularizerSpec, data: Any, logprobs: np.ndarray, track: bool, timeout: float
+        self,
+        spec: RegularizerSpec,
+        data: Any,
+        logprobs: np.ndarray,
+        track: bool,
+        timeout: float,
+        jit: bool = False,
     ) -> None:
+        self.jit = jit
         self.spec = spec
         self.data = data
         self.logprobs = logprobs
@@ -202,7 +209,7 @@ class _Job:
     def _compute(self) -> RegularizerResult:
         spec = self.spec
         evaluation = evaluate_regularizer(
-            spec, self.data, self.logprobs, track=self.track, timeout=self.timeout
+            spec, self.data, self.logprobs, track=self.track, timeout=self.timeout, jit=self.jit
         )
         grad = gradient_or_warn(evaluation, spec.name) if self.track else None
         grad_norm = None
@@ -460,11 +467,14 @@ def run_regularizers(
     timeout: float = 30.0,
     track_grad_norms: bool = False,
     max_concurrency: int | None = None,
+    jit: bool = False,
 ) -> list[RegularizerResult]:
     """:func:`execute_all`, keeping each regularizer's gradient array as well.
 
     The pipeline uses the gradients to build the total gradient without
-    evaluating anything again.
+    evaluating anything again. With ``jit`` each regularizer's value and
+    gradient are compiled by :func:`minigrad.jit` (see
+    :func:`gradtrack.terms.evaluate_term`).
 
     Examples
     --------
@@ -480,7 +490,7 @@ def run_regularizers(
         return []
     array = as_logprobs_array(logprobs)
     track = bool(track_grad_norms)
-    jobs = [_Job(spec, data, array, track, timeout) for spec in specs]
+    jobs = [_Job(spec, data, array, track, timeout, bool(jit)) for spec in specs]
     if not parallel:
         _InOrder(jobs).run()
         # Raises at the first failure (later specs never started).

@@ -111,6 +111,7 @@ def compute(
     parallel: bool = True,
     timeout: float = 30.0,
     max_concurrency: int | None = None,
+    jit: bool = False,
 ) -> CustomLossOutput:
     """Evaluate ``base + Σ weight_i · reg_i`` on a batch and report every term.
 
@@ -141,6 +142,11 @@ def compute(
         Seconds each regularizer may take.
     max_concurrency : int, optional
         Most regularizers running at once; defaults to ``os.cpu_count()``.
+    jit : bool
+        Compile each term's value and gradient with :func:`minigrad.jit`,
+        once per logprobs shape and dtype and ``data`` object (a term that
+        cannot be traced runs eagerly). The results are the eager ones to
+        float rounding.
 
     Returns
     -------
@@ -182,7 +188,7 @@ def compute(
     start_metadata = {"regularizer_count": count, "track_grad_norms": track}
     telemetry.emit(telemetry.PIPELINE_START, {"system_time": time.time()}, start_metadata)
     try:
-        base = evaluate_base(base_loss_fn, data, array, track=track)
+        base = evaluate_base(base_loss_fn, data, array, track=track, jit=bool(jit))
         results = run_regularizers(
             specs,
             data,
@@ -191,6 +197,7 @@ def compute(
             timeout=timeout,
             track_grad_norms=track,
             max_concurrency=max_concurrency,
+            jit=bool(jit),
         )
         output = _build_output(base, results, track)
     except BaseException as exc:

@@ -29,13 +29,16 @@ from gradtrack.errors import PipelineError, RegularizerError
 from gradtrack.terms import (
     TermEvaluation,
     TermFn,
+    as_logprobs_array,
     check_specs,
+    compiled_for,
     evaluate_base,
     evaluate_regularizer,
     evaluate_term,
 )
 from gradtrack.types import RegularizerSpec
 from gradtrack.vectors import cosine_matrix, vector_norm, weighted_sum
+from minigrad import engine
 
 __all__ = [
     "compute_grad_norm",
@@ -52,22 +55,59 @@ logger = logging.getLogger("gradtrack")
 # ------------------------------------------------------------------- the norms
 
 
-def compute_grad_norm(loss_fn: Callable[[mg.Tensor], Any], logprobs: Any) -> float:
+def compute_grad_norm(
+    loss_fn: Callable[[mg.Tensor], Any], logprobs: Any, *, jit: bool = False
+) -> float:
     """The norm ``sqrt(sum(g²))`` of the gradient of ``loss_fn`` at ``logprobs``.
 
     ``loss_fn`` receives a Tensor and returns a scalar loss. A loss that does
     not depend on its input has norm ``0.0``. Errors propagate (a non-scalar
     loss is a ``ValueError``).
 
+    With ``jit`` the loss, its gradient and the norm are compiled together by
+    :func:`minigrad.jit` (once per logprobs shape and dtype for this
+    ``loss_fn``): the gradient is never stored, only its sum of squares
+    (accumulated in float64) comes out. A loss that cannot be traced runs
+    eagerly.
+
     Examples
     --------
     >>> compute_grad_norm(lambda lp: (lp * lp).sum(), [1.0, 2.0, 3.0])  # sqrt(4 + 16 + 36)
     7.483314773547883
     """
+    if jit:
+        norm = _compiled_grad_norm(loss_fn, as_logprobs_array(logprobs))
+        if norm is not None:
+            return norm
     evaluation = evaluate_term(lambda _, leaf: (loss_fn(leaf), None), None, logprobs, track=True)
     if evaluation.grad is None:
         raise evaluation.grad_error or RuntimeError("the gradient could not be computed")
     return vector_norm(evaluation.grad)
+
+
+_NO_DATA = object()
+
+
+def _compiled_grad_norm(loss_fn: Callable[[mg.Tensor], Any], array: np.ndarray) -> float | None:
+    def squared_norm(lp: np.ndarray) -> mg.Tensor:
+        leaf = mg.Tensor(lp, requires_grad=True)
+        with mg.enable_grad():
+            loss = loss_fn(leaf)
+        if not isinstance(loss, mg.Tensor) or loss.size != 1:
+            raise ValueError("not a scalar Tensor loss: the eager route reports it")
+        (grad,) = engine.gradients(loss, [leaf])
+        wide = mg.astype(grad, np.float64)
+        return mg.sum(wide * wide)
+
+    compiled = compiled_for(loss_fn, _NO_DATA, lambda: squared_norm, "norm")
+    if getattr(compiled, "eager_only", False):
+        return None
+    try:
+        total = compiled(array)
+    except Exception:  # not traceable, or failing: the eager route decides
+        compiled.eager_only = True
+        return None
+    return float(np.sqrt(total.data))
 
 
 def gradient_or_warn(evaluation: TermEvaluation, name: str) -> np.ndarray | None:

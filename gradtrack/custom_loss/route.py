@@ -78,10 +78,12 @@ class _Gradients:
 
 
 def _regularizer_term(
-    spec: RegularizerSpec, captured: _Gradients, timeout: float
+    spec: RegularizerSpec, captured: _Gradients, timeout: float, jit: bool = False
 ) -> Callable[[Any, mg.Tensor], Any]:
     def term(data: Any, leaf: mg.Tensor) -> tuple[mg.Tensor, Any]:
-        evaluation = evaluate_regularizer(spec, data, leaf.data, track=True, timeout=timeout)
+        evaluation = evaluate_regularizer(
+            spec, data, leaf.data, track=True, timeout=timeout, jit=jit
+        )
         if evaluation.grad is None:
             raise RegularizerError(
                 spec.name, f"its gradient failed: {evaluation.grad_error}"
@@ -98,19 +100,20 @@ def _regularized_gradients(
     loss_fn: LossFn,
     specs: list[RegularizerSpec],
     options: dict[str, Any],
+    jit: bool = False,
 ) -> tuple[list[np.ndarray], dict[str, Any], CustomLossOutput]:
     """Run the pipeline over the joined logprobs; return per-datum ``∂(L + Σ wᵢ Rᵢ)/∂ℓ``."""
     shapes = [lp.shape for lp in logprobs]
     captured = _Gradients()
 
     def base_term(data: Any, leaf: mg.Tensor) -> tuple[mg.Tensor, Any]:
-        value, grads, metrics = evaluate_loss(data, _split(leaf.data, shapes), loss_fn)
+        value, grads, metrics = evaluate_loss(data, _split(leaf.data, shapes), loss_fn, jit=jit)
         captured.base = _join(grads)
         return _linear_surrogate(leaf, value, captured.base), metrics
 
     terms = [
         RegularizerSpec(
-            _regularizer_term(spec, captured, options["timeout"]), spec.weight, spec.name
+            _regularizer_term(spec, captured, options["timeout"], jit), spec.weight, spec.name
         )
         for spec in specs
     ]
@@ -170,6 +173,7 @@ def forward_backward_custom(
     parallel: bool = True,
     timeout: float = 30.0,
     max_concurrency: int | None = None,
+    jit: bool = False,
 ) -> CustomForwardBackwardOutput:
     """One training step's forward and backward with a custom loss (see the module docstring).
 
@@ -189,6 +193,9 @@ def forward_backward_custom(
         Report gradient norms in ``custom_loss`` (with respect to the logprobs).
     parallel, timeout, max_concurrency
         Passed to the pipeline.
+    jit : bool
+        Compile ``loss_fn``'s and each regularizer's value and gradient with
+        :func:`minigrad.jit` (once per logprobs shapes and ``data``).
 
     Returns
     -------
@@ -271,10 +278,10 @@ def forward_backward_custom(
             "max_concurrency": max_concurrency,
         }
         grads, metrics, custom_loss = _regularized_gradients(
-            data, logprobs, loss_fn, specs, options
+            data, logprobs, loss_fn, specs, options, bool(jit)
         )
     else:
-        _, grads, metrics = evaluate_loss(data, logprobs, loss_fn)
+        _, grads, metrics = evaluate_loss(data, logprobs, loss_fn, jit=bool(jit))
 
     backward = client.forward_backward(build_linear_loss_data(data, grads), LINEAR_LOSS_FN)
     if not isinstance(backward, ForwardBackwardOutput):

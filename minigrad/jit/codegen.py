@@ -149,7 +149,7 @@ def _kind(operand: Var | Const) -> str:
 
 
 def _is_scalar(value: Any) -> bool:
-    return value is None or np.ndim(value) == 0 and np.asarray(value).dtype.kind in "fiub"
+    return value is None or (np.ndim(value) == 0 and np.asarray(value).dtype.kind in "fiub")
 
 
 @dataclass
@@ -346,5 +346,7 @@ def _load(kernel: Kernel) -> Any:
         except (OSError, RuntimeError):
             pass  # fall through: compile without the disk cache
     namespace: dict[str, Any] = {}
-    exec(compile(kernel.source.replace("cache=True", "cache=False"), kernel.name, "exec"), namespace)  # noqa: S102
+    exec(
+        compile(kernel.source.replace("cache=True", "cache=False"), kernel.name, "exec"), namespace
+    )
     return namespace[kernel.name]

@@ -119,6 +119,10 @@ class _Planner:
             operand = inner
         return Read(operand, kind), split
 
+    def available_after(self, var: Var) -> int:
+        """The step that makes ``var`` (-1 for the graph's inputs)."""
+        return self.position.get(var.index, len(self.steps))
+
     def fits(self, group: Group, node: Node) -> dict[tuple[int, int], Read] | None:
         """The reads ``node`` needs to join ``group``, or None if it cannot."""
         reads: dict[tuple[int, int], Read] = {}
@@ -143,9 +147,10 @@ class _Planner:
                 if source.index in group.members:
                     if read.kind != "full":
                         return None
-                elif source.index in group.reduced:
-                    return None
-                elif self.position.get(source.index, len(self.steps)) >= group.position:
+                elif (
+                    source.index in group.reduced
+                    or self.position.get(source.index, len(self.steps)) >= group.position
+                ):
                     return None
             if read_split is not None:
                 if split not in (None, read_split):
@@ -211,9 +216,7 @@ class _Planner:
                             used.add(read.source.index)
             if live:
                 step.nodes = live[::-1]
-                step.stores = [
-                    n.out for n in step.nodes if n.out.index in used and n.op != "sum"
-                ]
+                step.stores = [n.out for n in step.nodes if n.out.index in used and n.op != "sum"]
                 kept.append(step)
         return kept[::-1]
 

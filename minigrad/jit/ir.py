@@ -96,7 +96,8 @@ class Node:
     def __repr__(self) -> str:
         operands = ", ".join(map(repr, self.operands))
         shown = {k: v for k, v in self.params.items() if k not in self.param_vars}
-        shown.update({k: v for k, v in zip(self.param_vars, self.inputs[len(self.operands) :])})
+        arrays = self.inputs[len(self.operands) :]
+        shown.update(dict(zip(self.param_vars, arrays, strict=True)))
         extras = "".join(f" {k}={_short(v)}" for k, v in shown.items())
         return f"{self.out!r}: {self.out.type_name()} = {self.op}({operands}){extras}"
 
