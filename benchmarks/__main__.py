@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, default=15, help="round-robin samples per implementation"
     )
     args = parser.parse_args(argv)
+    # A current NumPy's BLAS is slower with these set (read when NumPy loads, below);
+    # tests and CI keep them.
+    for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        os.environ.pop(variable, None)
     if args.threads is not None:
         _pin_threads(args.threads)
 

@@ -239,8 +239,9 @@ def compiled_for(
     """The ``mg.jit`` of ``build()`` for a term ``key`` and this ``data`` object.
 
     A term closes over ``data`` (and whatever it reads from it), so a
-    compilation is only reused for the very same ``data`` object: the entry
-    holds both, so neither id can be reused while it lives. The most recent
+    compilation is only reused for the same ``data``: the same object, or a
+    list or tuple of the same items. The entry holds them, so no id can be
+    reused while it lives. The most recent
     64 are kept. Within one entry, ``mg.jit`` compiles once per logprobs
     shape and dtype. ``variant`` (hashable) tells apart compilations of one term.
 
@@ -251,17 +252,31 @@ def compiled_for(
     >>> f is compiled_for("doc", data, lambda: lambda lp: lp)
     True
     """
-    ident = (id(key), id(data), variant)
+    held = _held(data)
+    ident = (id(key), tuple(id(part) for part in held), variant)
     with _compiled_lock:
         entry = _compiled.get(ident)
-        if entry is not None and entry[0] is key and entry[1] is data:
+        if entry is not None and entry[0] is key and _same_parts(entry[1], held):
             _compiled.move_to_end(ident)
             return entry[2]
         compiled = mg.jit(build())
-        _compiled[ident] = (key, data, compiled)
+        _compiled[ident] = (key, held, compiled)
         while len(_compiled) > _COMPILED_LIMIT:
             _compiled.popitem(last=False)
         return compiled
+
+
+def _held(data: Any) -> tuple[Any, ...]:
+    """What identifies ``data`` for the cache: a list or tuple by its items (so a new
+    list of the same items, or a fresh empty one, is the same data), anything else
+    by itself."""
+    if type(data) in (list, tuple):
+        return ("sequence", *data)
+    return ("object", data)
+
+
+def _same_parts(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 def _compiled_evaluation(

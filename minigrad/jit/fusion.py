@@ -9,7 +9,11 @@ Walking the graph in order, each node goes either into a *group* or into an
   of its operand's shape and *ends* that value: its result is only available
   after the group, so nodes that use it start a later group;
 * everything else (``matmul`` on BLAS, ``softmax``, indexing, a primitive the
-  code generator does not know) is an eager step.
+  code generator does not know) is an eager step. So are transcendental
+  functions (``exp``, ``log``, ``tanh`` …) of big arrays when Numba has no
+  vector math library (SVML): NumPy's SIMD ``exp`` is about twice as fast as
+  a loop calling the scalar one, so that pass stays on NumPy and the rest is
+  fused around it.
 
 An operand that is smaller than the group's shape is read in place when it
 broadcasts as a scalar, a row value (one per leading index) or a column value
@@ -23,7 +27,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from minigrad.jit import codegen
+from minigrad.jit.eager import EAGER, run_eager
 from minigrad.jit.ir import Const, Graph, Node, Operand, Var
 
 __all__ = ["EagerStep", "Group", "Read", "Step", "plan"]
@@ -91,12 +98,28 @@ def relation(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[str, int 
     return None
 
 
+TRANSCENDENTAL = frozenset(
+    {"exp", "log", "log1p", "tanh", "sin", "cos", "sigmoid", "softplus", "pow"}
+)
+SIMD_PAYS_FROM = 4096
+"""Elements from which NumPy's vectorised transcendental beats a fused scalar call."""
+
+
+def _vector_math() -> bool:
+    try:
+        import numba
+    except ImportError:
+        return False
+    return bool(getattr(numba.config, "USING_SVML", False))
+
+
 class _Planner:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.steps: list[Step] = []
         self.producer: dict[int, Node] = {}
         self.position: dict[int, int] = {v.index: -1 for v in graph.inputs}
+        self.scalar_math_only = not _vector_math()
 
     def resolve(self, operand: Operand, target: tuple[int, ...]) -> tuple[Read, int | None] | None:
         """The array a group reads for ``operand`` (seeing through reshapes and broadcasts)."""
@@ -162,7 +185,10 @@ class _Planner:
 
     def add(self, node: Node) -> None:
         self.producer[node.out.index] = node
-        if codegen.can_fuse(node):
+        numpy_is_faster = (
+            self.scalar_math_only and node.op in TRANSCENDENTAL and node.out.size >= SIMD_PAYS_FROM
+        )
+        if codegen.can_fuse(node) and not numpy_is_faster:
             shape = node.inputs[0].shape if node.op == "sum" else node.out.shape
             for group in reversed([s for s in self.steps if isinstance(s, Group)]):
                 if group.shape != shape:
@@ -221,8 +247,36 @@ class _Planner:
         return kept[::-1]
 
 
+def fold_constants(graph: Graph) -> None:
+    """Compute, once, the nodes whose operands are all one-element constants.
+
+    Scalar constants are read at trace time anyway, so ``1.0 / n`` (how a
+    ``mean``'s gradient starts) or the backward pass's seed need no kernel;
+    folded, they let the backward loop join the forward one.
+    """
+    folded: dict[int, Const] = {}
+    outputs = {v.index for v in graph.outputs if isinstance(v, Var)}
+    kept = []
+    for node in graph.nodes:
+        inputs = tuple(folded.get(v.index, v) if isinstance(v, Var) else v for v in node.inputs)
+        node.inputs = inputs
+        if (
+            node.out.size == 1
+            and node.out.index not in outputs
+            and node.op in EAGER
+            and all(isinstance(v, Const) and v.value.size == 1 for v in inputs)
+        ):
+            value = run_eager(node, [v.value for v in inputs])  # type: ignore[union-attr]
+            folded[node.out.index] = Const(np.asarray(value, dtype=node.out.dtype))
+            continue
+        kept.append(node)
+    graph.nodes = kept
+
+
 def plan(graph: Graph) -> list[Step]:
     """Cut ``graph`` into groups and eager steps, in an order that respects every use."""
+    with np.errstate(all="ignore"):
+        fold_constants(graph)
     planner = _Planner(graph)
     for node in graph.nodes:
         planner.add(node)
