@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,20 +188,21 @@ def test_outputs_are_rebuilt_in_the_returned_shape() -> None:
 
 
 def test_unhashable_static_argument_is_named() -> None:
-    if not COMPILING:
-        pytest.skip("the argument check belongs to the compiling path")
+    f = mg.jit(lambda x, opts: x.sum() * opts["a"])
+    if not COMPILING:  # the eager function takes anything it takes
+        assert float(f(mg.Tensor([1.0]), {"a": 2})) == 2.0
+        return
     with pytest.raises(TypeError, match="argument 1"):
-        mg.jit(lambda x, opts: x.sum())(mg.Tensor([1.0]), {"a": 1})
+        f(mg.Tensor([1.0]), {"a": 1})
 
 
-@pytest.mark.skipif(not COMPILING, reason="the generated source exists only where Numba compiles")
 def test_source_shows_graph_plan_and_kernel() -> None:
+    # Tracing and writing the source need no compiler: this holds on both paths.
     f = mg.jit(mg.value_and_grad(lambda x: (mg.exp(x) * x).sum()))
     text = f.source(mg.Tensor(np.zeros(3)))
     assert "exp(%0)" in text and "fused over 3" in text and "@numba.njit" in text
 
 
-@pytest.mark.skipif(not COMPILING, reason="the disk cache belongs to the compiling path")
 def test_warm_disk_cache_loads_in_a_new_process(tmp_path: object) -> None:
     script = textwrap.dedent(
         """
@@ -220,4 +222,6 @@ def test_warm_disk_cache_loads_in_a_new_process(tmp_path: object) -> None:
         for _ in range(2)
     ]
     assert runs[0][1] == runs[1][1]
-    assert any(p.suffix == ".nbi" for p in __import__("pathlib").Path(tmp_path).rglob("*"))
+    # Numba's index files: written by the compiling path, never by the eager one.
+    cached = any(p.suffix == ".nbi" for p in Path(str(tmp_path)).rglob("*"))
+    assert cached == COMPILING

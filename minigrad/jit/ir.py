@@ -60,6 +60,16 @@ class Const:
 
     value: np.ndarray
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of the array."""
+        return self.value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the array."""
+        return self.value.dtype
+
     def __repr__(self) -> str:
         if self.value.size == 1:
             return f"{self.value.reshape(()).item()!r}:{self.value.dtype}"
