@@ -14,7 +14,8 @@ For a group over an array of shape ``(rows, columns)`` the kernel is::
 Operands come in as flat arrays (``a0`` read at ``[i]``, ``[r]``, ``[c]`` or
 ``[0]`` as they broadcast), scalar constants in one float64 array
 (``scalars``), outputs as flat arrays to fill (``o0``) and sums as arrays of
-one value per row (``r0``) or one in all. The module is written to a cache
+one value per row, one per column, or one in all (``r0``). Sums are taken in
+float64. The module is written to a cache
 folder and imported, so Numba's ``cache=True`` keeps the machine code on disk
 between processes.
 """
@@ -225,16 +226,21 @@ def generate(group: Group) -> Kernel:
         out = node.out
         if node.op == "sum":
             axes = node.params["axes"]
-            whole = len(axes) == len(group.shape)
-            acc = f"t{len(sums)}" if whole else f"w{len(sums)}"
+            kind = "all" if len(axes) == len(group.shape) else "row" if axes[0] > 0 else "col"
             target = f"r{len(sums)}"
-            sums.append((out, "all" if whole else "row"))
-            if whole:
+            sums.append((out, kind))
+            if kind == "all":
+                acc = f"t{len(sums) - 1}"
                 before.append(f"{acc} = 0.0")
                 after_all.append(f"{target}[0] = {acc}")
-            else:
+            elif kind == "row":
+                acc = f"w{len(sums) - 1}"
                 row_init.append(f"{acc} = 0.0")
                 after_row.append(f"{target}[r] = {acc}")
+            else:
+                acc = f"q{len(sums) - 1}[c]"
+                before.append(f"q{len(sums) - 1} = np.zeros(n_inner)")
+                after_all.append(f"{target}[:] = q{len(sums) - 1}")
             body.append(f"{acc} += {args[0]}")
             continue
         if node.op == "compare":

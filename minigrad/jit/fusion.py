@@ -5,9 +5,10 @@ Walking the graph in order, each node goes either into a *group* or into an
 
 * an elementwise node joins a group of its output's shape when every operand
   is already available before that group runs, or is computed inside it;
-* a ``sum`` over all axes, or over trailing axes (a row sum), joins the group
-  of its operand's shape and *ends* that value: its result is only available
-  after the group, so nodes that use it start a later group;
+* a ``sum`` over all axes, over trailing axes (a row sum) or over leading
+  axes (a column sum) joins the group of its operand's shape and *ends* that
+  value: its result is only available after the group, so nodes that use it
+  start a later group;
 * everything else (``matmul`` on BLAS, ``softmax``, indexing, a primitive the
   code generator does not know) is an eager step. So are transcendental
   functions (``exp``, ``log``, ``tanh`` …) of big arrays when Numba has no
@@ -153,11 +154,15 @@ class _Planner:
         if node.op == "sum":
             axes, n = node.params["axes"], len(group.shape)
             if axes and axes != tuple(range(n)):
-                if axes != tuple(range(axes[0], n)) or axes[0] == 0:
+                if axes == tuple(range(axes[0], n)):  # trailing axes: one sum per row
+                    needed = axes[0]
+                elif axes == tuple(range(len(axes))):  # leading axes: one sum per column
+                    needed = len(axes)
+                else:
                     return None
-                if split not in (None, axes[0]):
+                if split not in (None, needed):
                     return None
-                split = axes[0]
+                split = needed
         for slot, operand in enumerate(node.inputs):
             if isinstance(operand, Var) and operand.index in group.members:
                 continue
