@@ -225,3 +225,24 @@ def test_warm_disk_cache_loads_in_a_new_process(tmp_path: object) -> None:
     # Numba's index files: written by the compiling path, never by the eager one.
     cached = any(p.suffix == ".nbi" for p in Path(str(tmp_path)).rglob("*"))
     assert cached == COMPILING
+
+
+def test_nested_jit_is_part_of_the_outer_trace() -> None:
+    inner = mg.jit(lambda t: mg.tanh(t) * 2)
+    outer = mg.jit(mg.value_and_grad(lambda t: inner(t * 3).sum()))
+    eager = mg.value_and_grad(lambda t: (mg.tanh(t * 3) * 2).sum())
+    for values in ([0.1, 0.2], [0.5, -0.3]):
+        value, grad = outer(mg.Tensor(values))
+        want_value, want_grad = eager(mg.Tensor(values))
+        _close(value.data, want_value.data)
+        _close(grad.data, want_grad.data)
+
+
+def test_float16_and_integer_programs_run_their_eager_kernels() -> None:
+    compiled = mg.jit(lambda x, n: ((x * 2).sum(), n + n))
+    x = mg.Tensor(np.array([1.5, 2.5], dtype=np.float16))
+    n = np.array([1, 2], dtype=np.int64)
+    for scale in (1, 3):
+        total, doubled = compiled(mg.Tensor(x.data * scale), n * scale)
+        assert total.dtype == np.float16 and float(total) == 8.0 * scale
+        np.testing.assert_array_equal(doubled, n * scale * 2)

@@ -107,7 +107,8 @@ class Jitted:
 
     # ---------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if kernels.JIT_DISABLED or kernels.backend() != "numba":
+        if kernels.JIT_DISABLED or kernels.backend() != "numba" or tracing.active() is not None:
+            # Inside another function being traced, this one is simply part of that trace.
             return self.fun(*args, **kwargs)
         key, arrays, positions = self._signature(args, kwargs)
         if key is None:
@@ -115,9 +116,27 @@ class Jitted:
         entry = self._cache.get(key)
         if entry is None:
             entry = self._build(key, args, kwargs, positions)
+            if entry is not _EAGER:
+                return self._first_run(key, entry, arrays, args, kwargs)
         if entry is _EAGER:
             return self.fun(*args, **kwargs)
         return entry(arrays)
+
+    def _first_run(
+        self,
+        key: Hashable,
+        entry: CompiledFunction,
+        arrays: list[np.ndarray],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Run a new plan once; if Numba cannot compile it, this signature runs eagerly."""
+        try:
+            return entry(arrays)
+        except Exception as error:
+            logger.warning("mg.jit: %s runs eagerly: compiling failed: %s", _name(self.fun), error)
+            self._cache[key] = _EAGER
+            return self.fun(*args, **kwargs)
 
     def source(self, *args: Any, **kwargs: Any) -> str:
         """The traced graph, the fusion plan and the generated kernels for these arguments.
@@ -150,7 +169,7 @@ class Jitted:
         recording = grad_mode.is_grad_enabled()
         for position, value in enumerate(args):
             if position not in self.static_argnums:
-                if type(value) is Tensor:
+                if isinstance(value, Tensor):
                     if eager_if_grad and value.requires_grad and recording:
                         return None, [], []
                     array = value.data

@@ -129,10 +129,13 @@ def _minimum(a, b):
 }
 
 
+SUPPORTED_DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.bool_)})
+
+
 def can_fuse(node: Node) -> bool:
     """Whether the code generator can write ``node`` into a fused loop."""
-    floating = all(_kind(o) in "fb" for o in node.inputs) and node.out.dtype.kind in "fb"
-    if not floating:
+    dtypes = [o.dtype for o in node.inputs] + [node.out.dtype]
+    if not all(dtype in SUPPORTED_DTYPES for dtype in dtypes):
         return False
     if node.op == "compare":
         return node.params["ufunc"].__name__ in COMPARISONS
