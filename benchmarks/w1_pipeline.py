@@ -345,6 +345,41 @@ def _autograd(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
     return run
 
 
+def _autograd_original(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+    """The original's route with autograd: values; each term's gradient from a second
+    evaluation; the composite's gradient from a third."""
+    import autograd
+    import autograd.numpy as anp
+
+    ref_p = np.exp(d["ref"])
+    mask_total = float(np.sum(d["mask"]))
+    terms = {
+        "base": lambda lp: -anp.sum(lp * d["mask"]) / mask_total,
+        "l1": lambda lp: anp.sum(anp.abs(lp)),
+        "l2": lambda lp: anp.sum(lp * lp),
+        "entropy": lambda lp: anp.mean(-anp.sum(anp.exp(lp) * lp, axis=1)),
+        "kl": lambda lp: anp.mean(ref_p * (d["ref"] - lp)),
+        "consistency": lambda lp: anp.mean((lp - d["orig"]) ** 2),
+    }
+
+    def composite(lp: Any) -> Any:
+        return terms["base"](lp) + sum(w * terms[n](lp) for n, w in WEIGHTS.items())
+
+    def run() -> Outputs:
+        values = {name: fn(d["lp"]) for name, fn in terms.items()}
+        loss = float(values["base"]) + sum(w * float(values[n]) for n, w in WEIGHTS.items())
+        out: dict[str, Any] = {
+            "loss_total": loss,
+            "total_grad_norm": _norm(autograd.grad(composite)(d["lp"])),
+        }
+        for name, fn in terms.items():
+            out[f"{name}_value"] = float(values[name])
+            out[f"{name}_grad_norm"] = _norm(autograd.grad(fn)(d["lp"]))
+        return out
+
+    return run
+
+
 def _numpy(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
     return lambda: numpy_reference(d)
 
@@ -361,4 +396,5 @@ IMPLEMENTATIONS = [
     Implementation("jax jit", _jax, requires="jax"),
     Implementation("jax jit (original route)", _jax_original, requires="jax"),
     Implementation("autograd", _autograd, requires="autograd"),
+    Implementation("autograd (original route)", _autograd_original, requires="autograd"),
 ]
