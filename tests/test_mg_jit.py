@@ -246,3 +246,23 @@ def test_float16_and_integer_programs_run_their_eager_kernels() -> None:
         total, doubled = compiled(mg.Tensor(x.data * scale), n * scale)
         assert total.dtype == np.float16 and float(total) == 8.0 * scale
         np.testing.assert_array_equal(doubled, n * scale * 2)
+
+
+def test_constant_outputs_are_fresh_each_call() -> None:
+    compiled = mg.jit(mg.grad(lambda x, y: (x * 2).sum(), argnums=(0, 1)))
+    _, gy = compiled(mg.Tensor([1.0, 2.0]), mg.Tensor([3.0]))
+    gy.data += 5.0  # the caller owns what it got
+    _, gy_again = compiled(mg.Tensor([1.0, 2.0]), mg.Tensor([3.0]))
+    np.testing.assert_array_equal(gy_again.data, [0.0])
+
+
+def test_sum_over_no_axis_and_empty_arrays() -> None:
+    def f(x: mg.Tensor) -> tuple[mg.Tensor, mg.Tensor]:
+        return mg.sum(x * 2, axis=()), (mg.exp(x) * x).sum()
+
+    compiled = mg.jit(f)
+    for shape in ((2, 3), (0, 3)):
+        x = mg.Tensor(np.ones(shape))
+        got, want = compiled(x), f(x)
+        for a, b in zip(got, want, strict=True):
+            _close(a.data, b.data)

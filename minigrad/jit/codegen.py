@@ -141,8 +141,8 @@ def can_fuse(node: Node) -> bool:
         return node.params["ufunc"].__name__ in COMPARISONS
     if node.op == "clip":
         return all(_is_scalar(node.params[k]) for k in ("lo", "hi"))
-    if node.op == "sum":
-        return node.inputs[0].dtype.kind == "f"
+    if node.op == "sum":  # a sum over no axis at all is a copy: left to NumPy
+        return node.inputs[0].dtype.kind == "f" and bool(node.params["axes"] or not node.out.shape)
     if node.op == "pow":
         return all(_kind(o) == "f" for o in node.inputs)
     return node.op in EXPRESSIONS

@@ -26,13 +26,19 @@ Runner = Callable[[list[Any]], None]
 
 def _eager_runner(step: fusion.EagerStep) -> Runner:
     node = step.node
-    fetch = [(v.index, None) if isinstance(v, Var) else (-1, v.value) for v in node.inputs]
+    fetch = [(v.index, None) if isinstance(v, Var) else (-1, _constant(v)) for v in node.inputs]
     out = node.out.index
 
     def run(env: list[Any]) -> None:
         env[out] = run_eager(node, [env[i] if i >= 0 else c for i, c in fetch])
 
     return run
+
+
+def _constant(const: Const) -> np.ndarray:
+    # One-element constants are read at trace time (as the fused loops do); arrays are
+    # read at every call, so an in-place update of one is seen.
+    return const.value.copy() if const.value.size == 1 else const.value
 
 
 def _flat(array: np.ndarray) -> np.ndarray:
@@ -106,12 +112,12 @@ class CompiledFunction:
 
 def _rebuild(template: Any, env: list[Any]) -> Any:
     kind = template[0]
-    if kind == "tensor":
+    if kind in ("tensor", "array"):
         value = template[1]
-        return Tensor._wrap(env[value.index] if isinstance(value, Var) else value.value)
-    if kind == "array":
-        value = template[1]
-        return env[value.index] if isinstance(value, Var) else value.value
+        # A constant output (zeros for an input the result does not depend on, say) is
+        # copied: the caller may change it in place, and the next call must not see that.
+        array = env[value.index] if isinstance(value, Var) else value.value.copy()
+        return Tensor._wrap(array) if kind == "tensor" else array
     if kind == "static":
         return template[1]
     if kind == "dict":
