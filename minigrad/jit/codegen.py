@@ -83,16 +83,17 @@ HELPERS: dict[str, str] = {
     "_sign": """
 @numba.njit(error_model="numpy")
 def _sign(x):
+    # Plain float results: the caller casts to the node's dtype (x - x would be NaN at inf).
     if x > 0:
-        return x - x + 1
+        return 1.0
     if x < 0:
-        return x - x - 1
-    return x - x if x == 0 else x
+        return -1.0
+    return x * 0.0 if x == 0 else x
 """,
     "_relu": """
 @numba.njit(error_model="numpy")
 def _relu(x):
-    return x if (x > 0 or x != x) else x - x
+    return x if (x > 0 or x != x) else 0.0
 """,
     "_sigmoid": """
 @numba.njit(error_model="numpy")
