@@ -32,12 +32,8 @@ class TracerError(TypeError):
     Examples
     --------
     >>> import minigrad as mg
-    >>> def f(x):
-    ...     return x * 2 if x.sum() > 0 else x
-    >>> mg.jit(f)(mg.Tensor([1.0]))  # doctest: +SKIP
-    Traceback (most recent call last):
-    ...
-    minigrad.tracing.TracerError: bool() of a traced tensor ...
+    >>> issubclass(mg.TracerError, TypeError)  # what a wrong kind of value raises
+    True
     """
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from minigrad import grad_mode, kernels, tracing
 from minigrad.jit.compiled import CompiledFunction
-from minigrad.jit.ir import Const, Graph
+from minigrad.jit.ir import Graph
 from minigrad.jit.trace import Trace, Untraceable, trace
 from minigrad.tensor import Tensor
 from minigrad.tracing import TracerError
@@ -249,6 +249,3 @@ def _outputs(template: Any) -> list[Any]:
     if kind in ("tuple", "list"):
         return [o for t in body for o in _outputs(t)]
     return []
-
-
-__all__ += ["Const", "tracing"]

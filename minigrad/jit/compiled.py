@@ -124,6 +124,3 @@ def _rebuild(template: Any, env: list[Any]) -> Any:
         return {k: _rebuild(v, env) for k, v in template[1].items()}
     items = [_rebuild(t, env) for t in template[1]]
     return items if kind == "list" else tuple(items)
-
-
-__all__ += ["Const"]

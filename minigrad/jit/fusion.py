@@ -34,7 +34,7 @@ from minigrad.jit import codegen
 from minigrad.jit.eager import EAGER, run_eager
 from minigrad.jit.ir import Const, Graph, Node, Operand, Var
 
-__all__ = ["EagerStep", "Group", "Read", "Step", "plan"]
+__all__ = ["EagerStep", "Group", "Read", "Step", "describe", "fold_constants", "plan", "relation"]
 
 
 @dataclass(frozen=True)
@@ -299,6 +299,3 @@ def describe(steps: list[Step]) -> str:
             shape = "x".join(map(str, step.shape)) or "scalar"
             lines.append(f"step {number}: fused over {shape} [{ops}]")
     return "\n".join(lines)
-
-
-__all__ += ["Const", "describe", "relation"]
