@@ -60,6 +60,9 @@ class Tracer(Protocol):
     def taint(self, array: np.ndarray) -> None:
         """``array`` holds values computed from traced inputs."""
 
+    def grad_written(self, leaf: Any) -> None:
+        """``backward()`` is about to accumulate into ``leaf.grad``."""
+
 
 class _Slot(threading.local):
     tracer: Tracer | None = None

@@ -287,3 +287,17 @@ def test_sum_over_no_axis_and_empty_arrays() -> None:
         got, want = compiled(x), f(x)
         for a, b in zip(got, want, strict=True):
             _close(a.data, b.data)
+
+
+def test_backward_into_a_closed_over_weight_runs_eagerly() -> None:
+    weight = mg.Tensor([1.0, 2.0], requires_grad=True)
+
+    def step(x: mg.Tensor) -> mg.Tensor:
+        loss = (x * weight).sum()
+        loss.backward()  # accumulates into weight.grad: a side effect on every call
+        return loss.detach()
+
+    compiled = mg.jit(step)
+    for values in ([1.0, 1.0], [2.0, 3.0], [2.0, 3.0]):
+        compiled(mg.Tensor(values))
+    np.testing.assert_array_equal(weight.grad.data, [5.0, 7.0])

@@ -72,9 +72,14 @@ def jit(fun: Callable[..., Any], static_argnums: int | tuple[int, ...] = ()) -> 
       is seen).
     * ``bool()``, ``float()``, ``.item()`` … of a traced tensor raise
       :class:`TracerError`. A function the tracer cannot replay (raw NumPy
-      on ``.data`` feeding a primitive, an in-place change, a primitive
-      unknown to the jit) runs eagerly for that signature: never a wrong
-      result, only a slower one.
+      on ``.data`` feeding a primitive, an in-place change, ``backward()``
+      into the ``.grad`` of a tensor from outside, a primitive unknown to the
+      jit) runs eagerly for that signature: never a wrong result, only a
+      slower one. (Its first call then runs the function up to that point
+      twice: once tracing, once eagerly.) The tracer recognises values
+      computed from traced ones by the marked arrays NumPy's ufuncs, views
+      and methods return; a copy made with ``np.array``/``np.ascontiguousarray``
+      of ``.data`` drops the mark — compute with minigrad's ops instead.
     * With ``MINIGRAD_DISABLE_JIT=1`` (or without Numba) ``jit`` calls
       ``fun`` eagerly. When an argument requires grad and grad mode is on,
       the call is eager too, so that the result stays connected to the graph.

@@ -137,6 +137,15 @@ class Trace:
         self._remember(var, out)
         return out
 
+    def grad_written(self, leaf: Any) -> None:
+        """``backward()`` writes ``leaf.grad``: fine for a leaf made from a traced value
+        inside the function (its gradient is read from the graph), a side effect the
+        compiled function could not repeat for any other (a weight it closes over)."""
+        if self.lookup(leaf.data) is None:
+            raise Untraceable(
+                "backward() accumulates into .grad of a tensor the function closes over"
+            )
+
     def mutation(self) -> None:
         """An in-place change during the trace: the graph cannot express it."""
         raise Untraceable("the function changes a tensor in place")
