@@ -231,6 +231,8 @@ _compiled: collections.OrderedDict[tuple[Any, ...], tuple[Any, Any, Any]] = (
     collections.OrderedDict()
 )
 _compiled_lock = threading.Lock()
+_misses: dict[tuple[int, Any], int] = {}
+_MISSES_BEFORE_EAGER = 3
 
 
 def compiled_for(
@@ -244,6 +246,8 @@ def compiled_for(
     reused while it lives. The most recent
     64 are kept. Within one entry, ``mg.jit`` compiles once per logprobs
     shape and dtype. ``variant`` (hashable) tells apart compilations of one term.
+    Returns None (run eagerly) once a term has met new data more than three
+    times in a row: tracing at every call would cost more than it saves.
 
     Examples
     --------
@@ -254,11 +258,19 @@ def compiled_for(
     """
     held = _held(data)
     ident = (id(key), tuple(id(part) for part in held), variant)
+    term = (id(key), variant)
     with _compiled_lock:
         entry = _compiled.get(ident)
         if entry is not None and entry[0] is key and _same_parts(entry[1], held):
             _compiled.move_to_end(ident)
+            _misses.pop(term, None)
             return entry[2]
+        # New data at every call (a training loop over fresh batches) would trace the
+        # term every time, which costs more than evaluating it: after a few such
+        # misses in a row the term runs eagerly.
+        _misses[term] = _misses.get(term, 0) + 1
+        if _misses[term] > _MISSES_BEFORE_EAGER:
+            return None
         compiled = mg.jit(build())
         _compiled[ident] = (key, held, compiled)
         while len(_compiled) > _COMPILED_LIMIT:
@@ -294,7 +306,7 @@ def _compiled_evaluation(
         return loss, metrics, grad.data
 
     compiled = compiled_for(key, data, lambda: run, (track, sum_nonscalar))
-    if getattr(compiled, "eager_only", False):
+    if compiled is None or getattr(compiled, "eager_only", False):
         return None
     try:
         result = compiled(array)

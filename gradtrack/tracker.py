@@ -100,7 +100,7 @@ def _compiled_grad_norm(loss_fn: Callable[[mg.Tensor], Any], array: np.ndarray) 
         return mg.sum(wide * wide)
 
     compiled = compiled_for(loss_fn, _NO_DATA, lambda: squared_norm, "norm")
-    if getattr(compiled, "eager_only", False):
+    if compiled is None or getattr(compiled, "eager_only", False):
         return None
     try:
         total = compiled(array)

@@ -153,3 +153,17 @@ def test_cache_holds_the_data_and_tells_lists_apart() -> None:
     assert terms.evaluate_regularizer(spec, batch, values, track=False, jit=True).value == 6.0
     other = Batch(np.array([1.0, 0.0, 0.0]))  # new data: never the old batch's constants
     assert terms.evaluate_regularizer(spec, other, values, track=False, jit=True).value == 1.0
+
+
+def test_a_term_meeting_new_data_at_every_call_goes_eager() -> None:
+    traced = []
+
+    def term(data: Any, lp: mg.Tensor) -> tuple[mg.Tensor, dict]:
+        traced.append(1)
+        return (lp * data[0]).sum(), {}
+
+    for step in range(8):  # a fresh batch object at every step, as in a training loop
+        batch = [float(step)]
+        value = terms.evaluate_term(term, batch, [1.0, 2.0], track=True, jit=True).value
+        assert value == 3.0 * step
+    assert len(traced) == 8  # traced (or evaluated) once per step, never more

@@ -139,7 +139,7 @@ def evaluate_loss(
     both = mg.value_and_grad(loss_and_metrics, positions, has_aux=True)
     if jit:
         compiled = compiled_for(loss_fn, data, lambda: both, len(arrays))
-        if not getattr(compiled, "eager_only", False):
+        if compiled is not None and not getattr(compiled, "eager_only", False):
             try:
                 (value, metrics), grads = compiled(*arrays)
             except Exception:  # not traceable (or failing): the eager call decides
