@@ -89,7 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats", type=int, default=15, help="round-robin samples per implementation"
     )
+    parser.add_argument(
+        "--first-call",
+        action="store_true",
+        help="also time the compiled rows' first call in new processes (cold and warm cache)",
+    )
     args = parser.parse_args(argv)
+    # A current NumPy's BLAS is slower with these set (read when NumPy loads, below);
+    # tests and CI keep them.
+    for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        os.environ.pop(variable, None)
     if args.threads is not None:
         _pin_threads(args.threads)
 
@@ -129,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in WORKLOADS:
         if name in chosen:
             _run_workload(name, harness, args.repeats)
+    if args.first_call:
+        from benchmarks import first_call
+
+        print(first_call.table())
+        print()
     if args.memory:
         from benchmarks import memory, w1_pipeline, w4_grad_norm
 

@@ -124,17 +124,23 @@ def table(
     unit_scale: float = 1e3,
     unit: str = "ms",
     peer: str = "pytorch eager",
+    compiled_peer: str = "jax jit",
     per: float = 1.0,
     per_label: str | None = None,
 ) -> str:
-    """Format results as a Markdown table with ratios to the floor and to a peer."""
+    """Format results as a Markdown table with ratios to the floor and to two peers.
+
+    Below the table, each implementation's first call (tracing and compiling
+    included) gets a line of its own.
+    """
     by_name = {r.name: r for r in results}
     floor_median = by_name[floor].median
     peer_median = by_name[peer].median if peer in by_name else float("nan")
+    jit_median = by_name[compiled_peer].median if compiled_peer in by_name else float("nan")
     head = f"| implementation | median {unit} |"
     if per_label:
         head += f" {per_label} |"
-    head += f" × {floor} | × {peer} | first call ms |"
+    head += f" × {floor} | × {peer} | × {compiled_peer} | first call ms |"
     lines = [f"### {title}", "", head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
         if r.skipped:
@@ -145,6 +151,14 @@ def table(
             row += f" {r.median / per * 1e6:.2f} |"
         row += f" {r.median / floor_median:.2f} |"
         row += f" {r.median / peer_median:.2f} |" if np.isfinite(peer_median) else " – |"
+        row += f" {r.median / jit_median:.2f} |" if np.isfinite(jit_median) else " – |"
         row += f" {r.first_call * 1e3:.1f} |"
         lines.append(row)
+    lines.append("")
+    for r in results:
+        if not r.skipped:
+            lines.append(
+                f"first call (tracing and compiling included), {r.name}: "
+                f"{r.first_call * 1e3:.1f} ms"
+            )
     return "\n".join(lines)

@@ -11,8 +11,9 @@ reference logprobs and "original" logprobs. The terms (weight: loss):
 
 One call yields every term's value and gradient norm, the total loss and the
 norm of the total gradient. Implementations take one backward per term,
-except "gradtrack naive", which re-evaluates every term three times the way
-the original does (value, own gradient, total).
+except the "original route" rows (and "gradtrack naive"), which re-evaluate
+every term the way the original does (value, own gradient, total). Ratios to
+a peer are quoted against its faster route, the one-backward-per-term one.
 """
 
 from __future__ import annotations
@@ -131,7 +132,9 @@ def _from_output(output: Any) -> Outputs:
     return out
 
 
-def _gradtrack(parallel: bool) -> Callable[[dict[str, np.ndarray]], Callable[[], Outputs]]:
+def _gradtrack(
+    parallel: bool, jit: bool = False
+) -> Callable[[dict[str, np.ndarray]], Callable[[], Outputs]]:
     def build(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
         from gradtrack import pipeline
 
@@ -139,7 +142,13 @@ def _gradtrack(parallel: bool) -> Callable[[dict[str, np.ndarray]], Callable[[],
 
         def run() -> Outputs:
             output = pipeline.compute(
-                [], d["lp"], base, regularizers=specs, track_grad_norms=True, parallel=parallel
+                [],
+                d["lp"],
+                base,
+                regularizers=specs,
+                track_grad_norms=True,
+                parallel=parallel,
+                jit=jit,
             )
             return _from_output(output)
 
@@ -174,7 +183,7 @@ def _gradtrack_naive(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
 
 
 # ---------------------------------------------------------------------- peers
-def _torch(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+def _torch_terms(d: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, Any]]:
     import torch
 
     t = {k: torch.from_numpy(v) for k, v in d.items()}
@@ -188,6 +197,41 @@ def _torch(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
         "kl": lambda lp: (ref_p * (t["ref"] - lp)).mean(),
         "consistency": lambda lp: ((lp - t["orig"]) ** 2).mean(),
     }
+    return t, terms
+
+
+def _torch_original(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+    """The original's route in PyTorch: every value; each term again for its gradient;
+    the composite once more for the total gradient."""
+    import torch
+
+    t, terms = _torch_terms(d)
+
+    def norm_of(fn: Callable[[Any], Any]) -> float:
+        lp = t["lp"].clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(fn(lp), lp)
+        return float(torch.sqrt(torch.sum(torch.square(grad.double()))))
+
+    def composite(lp: Any) -> Any:
+        return terms["base"](lp) + sum(w * terms[n](lp) for n, w in WEIGHTS.items())
+
+    def run() -> Outputs:
+        with torch.no_grad():
+            values = {name: fn(t["lp"]).item() for name, fn in terms.items()}
+        loss = values["base"] + sum(w * values[n] for n, w in WEIGHTS.items())
+        out: dict[str, Any] = {"loss_total": loss, "total_grad_norm": norm_of(composite)}
+        for name, fn in terms.items():
+            out[f"{name}_value"] = values[name]
+            out[f"{name}_grad_norm"] = norm_of(fn)
+        return out
+
+    return run
+
+
+def _torch(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+    import torch
+
+    t, terms = _torch_terms(d)
 
     def run() -> Outputs:
         values, grads = {}, {}
@@ -202,35 +246,50 @@ def _torch(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
     return run
 
 
-def _jax(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
-    import jax
+def _jax_terms(d: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, Any]]:
     import jax.numpy as jnp
 
     j = {k: jnp.asarray(v) for k, v in d.items()}
     ref_p = jnp.exp(j["ref"])
     mask_total = jnp.sum(j["mask"])
+    fns = {
+        "base": lambda x: -jnp.sum(x * j["mask"]) / mask_total,
+        "l1": lambda x: jnp.sum(jnp.abs(x)),
+        "l2": lambda x: jnp.sum(x * x),
+        "entropy": lambda x: jnp.mean(-jnp.sum(jnp.exp(x) * x, axis=1)),
+        "kl": lambda x: jnp.mean(ref_p * (j["ref"] - x)),
+        "consistency": lambda x: jnp.mean((x - j["orig"]) ** 2),
+    }
+    return j, fns
+
+
+def _jax_original(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+    """The original's route under ``jax.jit``: values; each term's gradient from a second
+    evaluation; the composite's gradient from a third (one compiled function)."""
+    import jax
+    import jax.numpy as jnp
+
+    j, fns = _jax_terms(d)
+
+    def norm(g: Any) -> Any:
+        return jnp.sqrt(jnp.sum(jnp.square(g.astype(jnp.float64))))
 
     def all_terms(lp: Any) -> Any:
-        fns = {
-            "base": lambda x: -jnp.sum(x * j["mask"]) / mask_total,
-            "l1": lambda x: jnp.sum(jnp.abs(x)),
-            "l2": lambda x: jnp.sum(x * x),
-            "entropy": lambda x: jnp.mean(-jnp.sum(jnp.exp(x) * x, axis=1)),
-            "kl": lambda x: jnp.mean(ref_p * (j["ref"] - x)),
-            "consistency": lambda x: jnp.mean((x - j["orig"]) ** 2),
-        }
-        values, grads = {}, {}
-        for name, fn in fns.items():
-            values[name], grads[name] = jax.value_and_grad(fn)(lp)
-        total = grads["base"] + sum(w * grads[n] for n, w in WEIGHTS.items())
-        norms = {n: jnp.sqrt(jnp.sum(jnp.square(g.astype(jnp.float64)))) for n, g in grads.items()}
-        total_norm = jnp.sqrt(jnp.sum(jnp.square(total.astype(jnp.float64))))
-        return values, norms, total_norm
+        values = {name: fn(lp) for name, fn in fns.items()}
+        norms = {name: norm(jax.grad(fn)(lp)) for name, fn in fns.items()}
+
+        def composite(x: Any) -> Any:
+            return fns["base"](x) + sum(w * fns[n](x) for n, w in WEIGHTS.items())
+
+        return values, norms, norm(jax.grad(composite)(lp))
 
     step = jax.jit(all_terms)
+    return _jax_runner(step, j["lp"])
 
+
+def _jax_runner(step: Any, lp: Any) -> Callable[[], Outputs]:
     def run() -> Outputs:
-        values, norms, total_norm = step(j["lp"])
+        values, norms, total_norm = step(lp)
         total_norm.block_until_ready()
         loss = float(values["base"]) + sum(w * float(values[n]) for n, w in WEIGHTS.items())
         out: dict[str, Any] = {"loss_total": loss, "total_grad_norm": float(total_norm)}
@@ -240,6 +299,25 @@ def _jax(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
         return out
 
     return run
+
+
+def _jax(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+    import jax
+    import jax.numpy as jnp
+
+    j, fns = _jax_terms(d)
+
+    def all_terms(lp: Any) -> Any:
+        values, grads = {}, {}
+        for name, fn in fns.items():
+            values[name], grads[name] = jax.value_and_grad(fn)(lp)
+        total = grads["base"] + sum(w * grads[n] for n, w in WEIGHTS.items())
+        norms = {n: jnp.sqrt(jnp.sum(jnp.square(g.astype(jnp.float64)))) for n, g in grads.items()}
+        total_norm = jnp.sqrt(jnp.sum(jnp.square(total.astype(jnp.float64))))
+        return values, norms, total_norm
+
+    step = jax.jit(all_terms)
+    return _jax_runner(step, j["lp"])
 
 
 def _autograd(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
@@ -267,6 +345,41 @@ def _autograd(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
     return run
 
 
+def _autograd_original(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
+    """The original's route with autograd: values; each term's gradient from a second
+    evaluation; the composite's gradient from a third."""
+    import autograd
+    import autograd.numpy as anp
+
+    ref_p = np.exp(d["ref"])
+    mask_total = float(np.sum(d["mask"]))
+    terms = {
+        "base": lambda lp: -anp.sum(lp * d["mask"]) / mask_total,
+        "l1": lambda lp: anp.sum(anp.abs(lp)),
+        "l2": lambda lp: anp.sum(lp * lp),
+        "entropy": lambda lp: anp.mean(-anp.sum(anp.exp(lp) * lp, axis=1)),
+        "kl": lambda lp: anp.mean(ref_p * (d["ref"] - lp)),
+        "consistency": lambda lp: anp.mean((lp - d["orig"]) ** 2),
+    }
+
+    def composite(lp: Any) -> Any:
+        return terms["base"](lp) + sum(w * terms[n](lp) for n, w in WEIGHTS.items())
+
+    def run() -> Outputs:
+        values = {name: fn(d["lp"]) for name, fn in terms.items()}
+        loss = float(values["base"]) + sum(w * float(values[n]) for n, w in WEIGHTS.items())
+        out: dict[str, Any] = {
+            "loss_total": loss,
+            "total_grad_norm": _norm(autograd.grad(composite)(d["lp"])),
+        }
+        for name, fn in terms.items():
+            out[f"{name}_value"] = float(values[name])
+            out[f"{name}_grad_norm"] = _norm(autograd.grad(fn)(d["lp"]))
+        return out
+
+    return run
+
+
 def _numpy(d: dict[str, np.ndarray]) -> Callable[[], Outputs]:
     return lambda: numpy_reference(d)
 
@@ -276,7 +389,12 @@ IMPLEMENTATIONS = [
     Implementation("gradtrack parallel", _gradtrack(parallel=True)),
     Implementation("gradtrack sequential", _gradtrack(parallel=False)),
     Implementation("gradtrack naive (3 evaluations)", _gradtrack_naive),
+    Implementation("gradtrack jit=True parallel", _gradtrack(parallel=True, jit=True)),
+    Implementation("gradtrack jit=True sequential", _gradtrack(parallel=False, jit=True)),
     Implementation("pytorch eager", _torch, requires="torch"),
+    Implementation("pytorch eager (original route)", _torch_original, requires="torch"),
     Implementation("jax jit", _jax, requires="jax"),
+    Implementation("jax jit (original route)", _jax_original, requires="jax"),
     Implementation("autograd", _autograd, requires="autograd"),
+    Implementation("autograd (original route)", _autograd_original, requires="autograd"),
 ]

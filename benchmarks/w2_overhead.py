@@ -107,9 +107,38 @@ def _autograd(x: np.ndarray):
     return run
 
 
+def _minigrad_jit(x: np.ndarray):
+    import minigrad as mg
+
+    step = mg.jit(mg.value_and_grad(lambda t: _chain(t, mg.exp, mg.tanh).sum()))
+    t = mg.Tensor(x)
+
+    def run() -> Outputs:
+        value, grad = step(t)
+        return {"value": value.data, "grad": grad.data}
+
+    return run
+
+
+def _jax(x: np.ndarray):
+    import jax
+    import jax.numpy as jnp
+
+    step = jax.jit(jax.value_and_grad(lambda t: jnp.sum(_chain(t, jnp.exp, jnp.tanh))))
+    xj = jnp.asarray(x)
+
+    def run() -> Outputs:
+        value, grad = step(xj)
+        return {"value": np.asarray(value), "grad": np.asarray(grad)}
+
+    return run
+
+
 IMPLEMENTATIONS = [
     Implementation("numpy analytic", _numpy),
     Implementation("minigrad", _minigrad),
+    Implementation("minigrad mg.jit", _minigrad_jit),
     Implementation("pytorch eager", _torch, requires="torch"),
+    Implementation("jax jit", _jax, requires="jax"),
     Implementation("autograd", _autograd, requires="autograd"),
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,15 @@ def _gradtrack(x: np.ndarray) -> Callable[[], Outputs]:
     return lambda: {"norm": compute_grad_norm(lambda t: (t * t).sum(), x)}
 
 
+def _gradtrack_jit(x: np.ndarray) -> Callable[[], Outputs]:
+    from gradtrack.tracker import compute_grad_norm
+
+    def loss(t: Any) -> Any:
+        return (t * t).sum()
+
+    return lambda: {"norm": compute_grad_norm(loss, x, jit=True)}
+
+
 def _torch(x: np.ndarray) -> Callable[[], Outputs]:
     import torch
 
@@ -97,6 +107,7 @@ def _autograd(x: np.ndarray) -> Callable[[], Outputs]:
 IMPLEMENTATIONS = [
     Implementation("numpy analytic", _numpy),
     Implementation("gradtrack", _gradtrack),
+    Implementation("gradtrack jit=True", _gradtrack_jit),
     Implementation("pytorch eager", _torch, requires="torch"),
     Implementation("jax jit", _jax, requires="jax"),
     Implementation("autograd", _autograd, requires="autograd"),

@@ -58,6 +58,25 @@ def _minigrad(x: np.ndarray) -> Callable[[], Outputs]:
     return run
 
 
+def _minigrad_jit(x: np.ndarray) -> Callable[[], Outputs]:
+    import minigrad as mg
+
+    grad_f = mg.grad(lambda t: mg.logsumexp(t, axis=1).sum())
+
+    def penalty(t: Any) -> Any:
+        g = grad_f(t)
+        return (mg.sqrt((g * g).sum()) - 1) ** 2
+
+    step = mg.jit(mg.value_and_grad(penalty))
+    t = mg.Tensor(x)
+
+    def run() -> Outputs:
+        value, grad = step(t)
+        return {"penalty": value.data, "grad": grad.data}
+
+    return run
+
+
 def _torch(x: np.ndarray) -> Callable[[], Outputs]:
     import torch
 
@@ -105,6 +124,7 @@ def _autograd(x: np.ndarray) -> Callable[[], Outputs]:
 IMPLEMENTATIONS = [
     Implementation("numpy analytic", _numpy),
     Implementation("minigrad", _minigrad),
+    Implementation("minigrad mg.jit", _minigrad_jit),
     Implementation("pytorch eager", _torch, requires="torch"),
     Implementation("jax jit", _jax, requires="jax"),
     Implementation("autograd", _autograd, requires="autograd"),

@@ -142,8 +142,15 @@ class _Job:
     """One regularizer evaluated in a daemon thread that may be abandoned."""
 
     def __init__(
-        self, spec: RegularizerSpec, data: Any, logprobs: np.ndarray, track: bool, timeout: float
+        self,
+        spec: RegularizerSpec,
+        data: Any,
+        logprobs: np.ndarray,
+        track: bool,
+        timeout: float,
+        jit: bool = False,
     ) -> None:
+        self.jit = jit
         self.spec = spec
         self.data = data
         self.logprobs = logprobs
@@ -179,7 +186,7 @@ class _Job:
     def _compute(self) -> RegularizerResult:
         spec = self.spec
         evaluation = evaluate_regularizer(
-            spec, self.data, self.logprobs, track=self.track, timeout=self.timeout
+            spec, self.data, self.logprobs, track=self.track, timeout=self.timeout, jit=self.jit
         )
         grad, grad_norm, status = None, None, None
         if self.track:
@@ -472,11 +479,14 @@ def run_regularizers(
     timeout: float = 30.0,
     track_grad_norms: bool = False,
     max_concurrency: int | None = None,
+    jit: bool = False,
 ) -> list[RegularizerResult]:
     """:func:`execute_all`, keeping each regularizer's gradient array as well.
 
     The pipeline uses the gradients to build the total gradient without
-    evaluating anything again.
+    evaluating anything again. With ``jit`` each regularizer's value and
+    gradient are compiled by :func:`minigrad.jit` (see
+    :func:`gradtrack.terms.evaluate_term`).
 
     Examples
     --------
@@ -496,6 +506,7 @@ def run_regularizers(
         timeout=check_timeout(timeout),
         track=check_flag("track_grad_norms", track_grad_norms),
         max_concurrency=check_max_concurrency(max_concurrency),
+        jit=check_flag("jit", jit),
     )
 
 
@@ -508,6 +519,7 @@ def _run_checked(
     timeout: float,
     track: bool,
     max_concurrency: int,
+    jit: bool = False,
 ) -> list[RegularizerResult]:
     """:func:`run_regularizers` for arguments its caller has already checked.
 
@@ -525,7 +537,7 @@ def _run_checked(
     """
     if not specs:
         return []
-    jobs = [_Job(spec, data, array, track, timeout) for spec in specs]
+    jobs = [_Job(spec, data, array, track, timeout, jit) for spec in specs]
     if not parallel:
         _InOrder(jobs).run()
         # Raises at the first failure (later specs never started).

@@ -82,6 +82,7 @@ def compute(
     parallel: bool = True,
     timeout: float = 30.0,
     max_concurrency: int | None = None,
+    jit: bool = False,
 ) -> CustomLossOutput:
     """Evaluate ``base + Σ weight_i · reg_i`` on a batch and report every term.
 
@@ -112,6 +113,11 @@ def compute(
         Seconds each regularizer may take.
     max_concurrency : int, optional
         Most regularizers running at once; defaults to ``os.cpu_count()``.
+    jit : bool
+        Compile each term's value and gradient with :func:`minigrad.jit`,
+        once per logprobs shape and dtype and ``data`` object (a term that
+        cannot be traced runs eagerly). The results are the eager ones to
+        float rounding.
 
     Returns
     -------
@@ -149,6 +155,7 @@ def compute(
         regularizers,
         track=track_grad_norms,
         with_gradients=False,
+        jit=jit,
         parallel=parallel,
         timeout=timeout,
         max_concurrency=max_concurrency,
@@ -197,6 +204,7 @@ def evaluate(
     parallel: bool = True,
     timeout: float = 30.0,
     max_concurrency: int | None = None,
+    jit: bool = False,
 ) -> Evaluation:
     """:func:`compute`, returning every term's gradient with respect to the logprobs too.
 
@@ -237,6 +245,7 @@ def evaluate(
         regularizers,
         track=track_grad_norms,
         with_gradients=True,
+        jit=jit,
         parallel=parallel,
         timeout=timeout,
         max_concurrency=max_concurrency,
@@ -253,6 +262,7 @@ def _run(
     *,
     track: bool,
     with_gradients: bool,
+    jit: bool,
     parallel: bool,
     timeout: float,
     max_concurrency: int | None,
@@ -267,6 +277,7 @@ def _run(
     array = check_logprobs(logprobs)
     track = check_flag("track_grad_norms", track)
     parallel = check_flag("parallel", parallel)
+    jit = check_flag("jit", jit)
     gradients = track or with_gradients
     timeout = check_timeout(timeout)
     max_concurrency = check_max_concurrency(max_concurrency)
@@ -276,7 +287,7 @@ def _run(
     start_metadata = {"regularizer_count": count, "track_grad_norms": track}
     telemetry.emit(telemetry.PIPELINE_START, {"system_time": time.time()}, start_metadata)
     try:
-        base = evaluate_base(base_loss_fn, data, array, track=gradients)
+        base = evaluate_base(base_loss_fn, data, array, track=gradients, jit=jit)
         results = _run_checked(
             specs,
             data,
@@ -285,6 +296,7 @@ def _run(
             timeout=timeout,
             track=gradients,
             max_concurrency=max_concurrency,
+            jit=jit,
         )
         if with_gradients:
             _require_gradients(base, results)

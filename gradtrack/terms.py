@@ -12,6 +12,7 @@ waits for an asynchronous result.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import inspect
 import logging
@@ -38,6 +39,7 @@ __all__ = [
     "call_regularizer",
     "check_specs",
     "check_unique_names",
+    "compiled_for",
     "evaluate_base",
     "evaluate_regularizer",
     "evaluate_term",
@@ -299,8 +301,117 @@ def check_unique_names(specs: Iterable[RegularizerSpec]) -> None:
         raise ValueError(f"Duplicate regularizer names: {extras}")
 
 
+# --------------------------------------------------------- compiled terms (jit=True)
+
+_COMPILED_LIMIT = 64
+_compiled: collections.OrderedDict[tuple[Any, ...], tuple[Any, Any, Any]] = (
+    collections.OrderedDict()
+)
+_compiled_lock = threading.Lock()
+_misses: dict[tuple[int, Any], int] = {}
+_MISSES_BEFORE_EAGER = 3
+
+
+def compiled_for(
+    key: Any, data: Any, build: Callable[[], Callable[..., Any]], variant: Any = None
+) -> Any:
+    """The ``mg.jit`` of ``build()`` for a term ``key`` and this ``data`` object.
+
+    A term closes over ``data`` (and whatever it reads from it), so a
+    compilation is only reused for the same ``data``: the same object, or a
+    list or tuple of the same items. The entry holds them, so no id can be
+    reused while it lives. The most recent
+    64 are kept. Within one entry, ``mg.jit`` compiles once per logprobs
+    shape and dtype. ``variant`` (hashable) tells apart compilations of one term.
+    Returns None (run eagerly) once a term has met new data more than three
+    times in a row: tracing at every call would cost more than it saves.
+
+    Examples
+    --------
+    >>> data = {"scale": 2.0}
+    >>> f = compiled_for("doc", data, lambda: lambda lp: lp * data["scale"])
+    >>> f is compiled_for("doc", data, lambda: lambda lp: lp)
+    True
+    """
+    held = _held(data)
+    ident = (id(key), tuple(id(part) for part in held), variant)
+    term = (id(key), variant)
+    with _compiled_lock:
+        entry = _compiled.get(ident)
+        if entry is not None and entry[0] is key and _same_parts(entry[1], held):
+            _compiled.move_to_end(ident)
+            _misses.pop(term, None)
+            return entry[2]
+        # New data at every call (a training loop over fresh batches) would trace the
+        # term every time, which costs more than evaluating it: after a few such
+        # misses in a row the term runs eagerly.
+        _misses[term] = _misses.get(term, 0) + 1
+        if _misses[term] > _MISSES_BEFORE_EAGER:
+            return None
+        compiled = mg.jit(build())
+        _compiled[ident] = (key, held, compiled)
+        while len(_compiled) > _COMPILED_LIMIT:
+            _compiled.popitem(last=False)
+        return compiled
+
+
+def _held(data: Any) -> tuple[Any, ...]:
+    """What identifies ``data`` for the cache: a list or tuple by its items (so a new
+    list of the same items, or a fresh empty one, is the same data), anything else
+    by itself."""
+    if type(data) in (list, tuple):
+        return ("sequence", *data)
+    return ("object", data)
+
+
+def _same_parts(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
+def _compiled_evaluation(
+    fn: TermFn, key: Any, data: Any, array: np.ndarray, track: bool, sum_nonscalar: bool
+) -> TermEvaluation | None:
+    """The evaluation through ``mg.jit``, or None when the term cannot be compiled."""
+
+    def run(lp: np.ndarray) -> Any:
+        if not track:
+            return _scalar_loss(fn(data, mg.Tensor(lp)), sum_nonscalar)
+        leaf = mg.Tensor(lp, requires_grad=True)
+        with mg.enable_grad():
+            loss, metrics = _scalar_loss(fn(data, leaf), sum_nonscalar)
+        (grad,) = engine.gradients(loss, [leaf])
+        return loss, metrics, grad.data
+
+    compiled = compiled_for(key, data, lambda: run, (track, sum_nonscalar))
+    if compiled is None or getattr(compiled, "eager_only", False):
+        return None
+    try:
+        result = compiled(array)
+    except mg.TracerError as exc:
+        # The term reads a traced value (e.g. .item() in its metrics): it runs eagerly.
+        logger.info("jit: term %r runs eagerly: %s", key, exc)
+        compiled.eager_only = True
+        return None
+    except Exception:
+        # The eager route reproduces the error (or reports the gradient failure).
+        compiled.eager_only = True
+        return None
+    if track:
+        loss, metrics, grad = result
+        return TermEvaluation(float(loss.data), metrics, grad)
+    loss, metrics = result
+    return TermEvaluation(float(loss.data), metrics, None)
+
+
 def evaluate_term(
-    fn: TermFn, data: Any, logprobs: Any, *, track: bool, sum_nonscalar: bool = False
+    fn: TermFn,
+    data: Any,
+    logprobs: Any,
+    *,
+    track: bool,
+    sum_nonscalar: bool = False,
+    jit: bool = False,
+    jit_key: Any = None,
 ) -> TermEvaluation:
     """Evaluate ``fn(data, logprobs)`` once and, if ``track``, take its gradient once.
 
@@ -312,6 +423,12 @@ def evaluate_term(
     touches no ``.grad`` of any tensor the term closes over. A loss that is
     not connected to the logprobs in minigrad's graph (a constant, or
     computed with NumPy) has no gradient: ``connected=False``, ``grad=None``.
+
+    With ``jit`` the value and the gradient are compiled together by
+    :func:`minigrad.jit`, once per logprobs shape and dtype for this term
+    (``jit_key``, default ``fn``) and this ``data`` object; a term that
+    cannot be traced (Python control flow on the logprobs' values, say)
+    runs eagerly, with the same results.
 
     Errors raised by ``fn`` propagate unchanged; a result of the wrong kind
     raises ``TypeError`` (not a pair, not numeric) or ``ValueError`` (not a
@@ -327,6 +444,11 @@ def evaluate_term(
     (5.0, {'n': 2}, array([2., 4.]))
     """
     array = _read_only(as_logprobs_array(logprobs))
+    if jit:
+        key = fn if jit_key is None else jit_key
+        evaluation = _compiled_evaluation(fn, key, data, array, track, sum_nonscalar)
+        if evaluation is not None:
+            return evaluation
     if not track:
         loss, metrics = _scalar_loss(fn(data, mg.Tensor(array)), sum_nonscalar)
         return TermEvaluation(float(loss.item()), metrics, None)
@@ -416,6 +538,7 @@ def evaluate_regularizer(
     track: bool,
     timeout: float | None = None,
     sum_nonscalar: bool = False,
+    jit: bool = False,
 ) -> TermEvaluation:
     """:func:`evaluate_term` for a regularizer, with its failures named.
 
@@ -447,7 +570,15 @@ def evaluate_regularizer(
         return call_regularizer(spec, data, leaf, timeout=timeout)
 
     try:
-        evaluation = evaluate_term(term, data, logprobs, track=track, sum_nonscalar=sum_nonscalar)
+        evaluation = evaluate_term(
+            term,
+            data,
+            logprobs,
+            track=track,
+            sum_nonscalar=sum_nonscalar,
+            jit=jit,
+            jit_key=spec,
+        )
     except RegularizerError:
         raise
     except _BadResult as exc:
@@ -459,7 +590,9 @@ def evaluate_regularizer(
     return evaluation
 
 
-def evaluate_base(base_loss_fn: TermFn, data: Any, logprobs: Any, *, track: bool) -> TermEvaluation:
+def evaluate_base(
+    base_loss_fn: TermFn, data: Any, logprobs: Any, *, track: bool, jit: bool = False
+) -> TermEvaluation:
     """:func:`evaluate_term` for the base loss, its failures reported as ``PipelineError``.
 
     Raises
@@ -474,7 +607,7 @@ def evaluate_base(base_loss_fn: TermFn, data: Any, logprobs: Any, *, track: bool
     2.0
     """
     try:
-        evaluation = evaluate_term(base_loss_fn, data, logprobs, track=track)
+        evaluation = evaluate_term(base_loss_fn, data, logprobs, track=track, jit=jit)
     except _BadResult as exc:
         raise PipelineError(f"base loss {exc}") from None
     except Exception as exc:

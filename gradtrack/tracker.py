@@ -30,6 +30,7 @@ from gradtrack.terms import (
     GRAD_FAILED,
     TermFn,
     check_specs,
+    compiled_for,
     evaluate_base,
     evaluate_regularizer,
     evaluate_term,
@@ -39,6 +40,7 @@ from gradtrack.terms import (
 )
 from gradtrack.types import RegularizerSpec
 from gradtrack.vectors import cosine_matrix, vector_norm, weighted_sum
+from minigrad import engine
 
 __all__ = [
     "compute_grad_norm",
@@ -51,7 +53,9 @@ __all__ = [
 # ------------------------------------------------------------------- the norms
 
 
-def compute_grad_norm(loss_fn: Callable[[mg.Tensor], Any], logprobs: Any) -> float:
+def compute_grad_norm(
+    loss_fn: Callable[[mg.Tensor], Any], logprobs: Any, *, jit: bool = False
+) -> float:
     """The norm ``sqrt(sum(g²))`` of the gradient of ``loss_fn`` at ``logprobs``.
 
     ``loss_fn`` receives a Tensor and returns a scalar loss. A loss that does
@@ -61,12 +65,22 @@ def compute_grad_norm(loss_fn: Callable[[mg.Tensor], Any], logprobs: Any) -> flo
     is a ``ValueError``; NaN or ``+inf`` logprobs are a ``ValueError`` before
     ``loss_fn`` is called).
 
+    With ``jit`` the loss, its gradient and the norm are compiled together by
+    :func:`minigrad.jit` (once per logprobs shape and dtype for this
+    ``loss_fn``): the gradient is never stored, only its sum of squares
+    (accumulated in float64) comes out. A loss that cannot be traced runs
+    eagerly.
+
     Examples
     --------
     >>> compute_grad_norm(lambda lp: (lp * lp).sum(), [1.0, 2.0, 3.0])  # sqrt(4 + 16 + 36)
     7.483314773547883
     """
     array = check_logprobs(logprobs)
+    if jit:
+        norm = _compiled_grad_norm(loss_fn, array)
+        if norm is not None:
+            return norm
     evaluation = evaluate_term(lambda _, leaf: (loss_fn(leaf), None), None, array, track=True)
     if not evaluation.connected:
         warn_no_gradient("loss_fn")
@@ -74,6 +88,31 @@ def compute_grad_norm(loss_fn: Callable[[mg.Tensor], Any], logprobs: Any) -> flo
     if evaluation.grad is None:
         raise evaluation.grad_error or RuntimeError("the gradient could not be computed")
     return vector_norm(evaluation.grad)
+
+
+_NO_DATA = object()
+
+
+def _compiled_grad_norm(loss_fn: Callable[[mg.Tensor], Any], array: np.ndarray) -> float | None:
+    def squared_norm(lp: np.ndarray) -> mg.Tensor:
+        leaf = mg.Tensor(lp, requires_grad=True)
+        with mg.enable_grad():
+            loss = loss_fn(leaf)
+        if not isinstance(loss, mg.Tensor) or loss.size != 1:
+            raise ValueError("not a scalar Tensor loss: the eager route reports it")
+        (grad,) = engine.gradients(loss, [leaf])
+        wide = mg.astype(grad, np.float64)
+        return mg.sum(wide * wide)
+
+    compiled = compiled_for(loss_fn, _NO_DATA, lambda: squared_norm, "norm")
+    if compiled is None or getattr(compiled, "eager_only", False):
+        return None
+    try:
+        total = compiled(array)
+    except Exception:  # not traceable, or failing: the eager route decides
+        compiled.eager_only = True
+        return None
+    return float(np.sqrt(total.data))
 
 
 def grad_norm_for_regularizer(spec: RegularizerSpec, data: Any, logprobs: Any) -> float:

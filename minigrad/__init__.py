@@ -25,6 +25,7 @@ The pieces, each in its own module:
 * :mod:`minigrad.pytree` — nested containers of arrays as arguments;
 * :mod:`minigrad.gradcheck` — finite-difference checks;
 * :mod:`minigrad.kernels` — the forward computations (NumPy or Numba);
+* :mod:`minigrad.jit` — ``mg.jit``: trace once, fuse into Numba kernels;
 * :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers, losses, optimizers, schedules;
 * :mod:`minigrad.serialization` — ``save``/``load`` of state dicts as ``.npz``;
 * :mod:`minigrad.memory` — an opt-in allocator tuning for training processes.
@@ -42,9 +43,11 @@ from minigrad.forward import jvp
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from minigrad.jacobians import hessian, hvp, jacfwd, jacrev
+from minigrad.jit import jit
 from minigrad.ops import *  # noqa: F403  (every op, listed once, in minigrad.ops)
 from minigrad.serialization import load, save
 from minigrad.tensor import Tensor, as_tensor, tensor
+from minigrad.tracing import TracerError
 from minigrad.transforms import grad, value_and_grad, vjp
 from minigrad.viz import to_dot
 
@@ -53,6 +56,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GradcheckError",
     "Tensor",
+    "TracerError",
     "as_tensor",
     "checkpoint",
     "custom_vjp",
@@ -66,6 +70,7 @@ __all__ = [
     "is_grad_enabled",
     "jacfwd",
     "jacrev",
+    "jit",
     "jvp",
     "kernels",
     "load",

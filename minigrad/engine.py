@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import anomaly, grad_mode, hooks, ops
+from minigrad import anomaly, grad_mode, hooks, ops, tracing
 from minigrad.inplace import inplace_log, memory_owner
 from minigrad.tensor import Tensor
 
@@ -305,8 +305,11 @@ def backward(
     seed = _seed(output, grad)
     reached = _backpropagate(output, seed, frozenset(), create_graph, retain)
     private = _PrivateGradients(seed)
+    tracer = tracing.active()
     with grad_mode.set_grad_enabled(create_graph):
         for leaf, g in reached:
+            if tracer is not None:
+                tracer.grad_written(leaf)  # mg.jit cannot replay a .grad outside its graph
             g = private(g)
             with _accumulate_lock:
                 leaf.grad = g if leaf.grad is None else ops.add(leaf.grad, g)

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import grad_mode, hooks
+from minigrad import grad_mode, hooks, tracing
 from minigrad.inplace import inplace_log
 
-__all__ = ["Tensor", "as_tensor", "record", "tensor"]
+__all__ = ["Tensor", "as_tensor", "derived", "record", "tensor"]
 
 
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
@@ -286,13 +286,22 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
+    def _refuse_if_traced(self, what: str) -> None:
+        # Under mg.jit a traced tensor stands for every value of its shape: converting
+        # it to a Python value would bake one answer into the compiled function.
+        if tracing.active() is not None and tracing.is_traced(self.data):
+            raise tracing.refuse(what)
+
     def __bool__(self) -> bool:
+        self._refuse_if_traced("bool()")
         return bool(self.data)
 
     def __float__(self) -> float:
+        self._refuse_if_traced("float()")
         return float(self.data)
 
     def __int__(self) -> int:
+        self._refuse_if_traced("int()")
         return int(self.data)
 
     # Tensors are compared elementwise by ``==``, so hashing must be by identity.
@@ -306,6 +315,7 @@ class Tensor:
         >>> Tensor(2.5).item()
         2.5
         """
+        self._refuse_if_traced(".item()")
         return self.data.item()
 
     def numpy(self) -> np.ndarray:
@@ -320,6 +330,7 @@ class Tensor:
 
     def tolist(self) -> Any:
         """The value as (nested) Python lists."""
+        self._refuse_if_traced(".tolist()")
         return self.data.tolist()
 
     def detach(self) -> Tensor:
@@ -355,6 +366,9 @@ class Tensor:
                 "requires grad (e.g. it came from detach()), whose values the backward pass may "
                 "still need; copy it first: Tensor(t.data.copy())"
             )
+        tracer = tracing.active()
+        if tracer is not None:
+            tracer.mutation()  # mg.jit's graph has no in-place ops: the function runs eagerly
         self.data[normalize_index(index)] = value.data if isinstance(value, Tensor) else value
         # Graphs that used this memory before now refuse to differentiate through it.
         inplace_log.mark_changed(self.data)
@@ -401,9 +415,12 @@ def record(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any)
     >>> y._op, y.requires_grad
     ('neg', True)
     """
-    if type(data) is not np.ndarray:
+    if not isinstance(data, np.ndarray):
         # NumPy returns scalars, not 0-d arrays, from operations on 0-d arrays.
         data = np.asarray(data)
+    tracer = tracing.active()
+    if tracer is not None:
+        data = tracer.primitive(op, data, inputs, params)
     out = Tensor._wrap(data)
     if grad_mode.is_grad_enabled():
         for t in inputs:
@@ -418,6 +435,28 @@ def record(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any)
         for watcher in tuple(record_watchers):
             watcher(out, op, inputs, params)
     return out
+
+
+def derived(op: str, data: np.ndarray, inputs: tuple[Tensor, ...], **params: Any) -> Tensor:
+    """Wrap a value computed from tensors that carries no gradient (a comparison, a copy).
+
+    Eagerly this is just a wrap; under :func:`minigrad.jit` the tracer learns
+    how the value was made, so the compiled function recomputes it instead of
+    keeping the traced call's answer.
+
+    Examples
+    --------
+    >>> x = Tensor([1.0, -1.0], requires_grad=True)
+    >>> mask = derived("compare", x.data > 0, (x, Tensor(0.0)), ufunc=np.greater)
+    >>> mask.requires_grad, mask.dtype
+    (False, dtype('bool'))
+    """
+    if not isinstance(data, np.ndarray):
+        data = np.asarray(data)
+    tracer = tracing.active()
+    if tracer is not None:
+        data = tracer.primitive(op, data, inputs, params)
+    return Tensor._wrap(data)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:

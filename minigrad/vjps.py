@@ -138,12 +138,12 @@ defvjp(
 
 def _clip_vjp(g: Tensor, ans: Tensor, x: Tensor, lo: object, hi: object) -> Tensor:
     # The gradient passes inside [lo, hi] and at the bounds themselves (PyTorch's choice).
-    inside = np.ones(x.shape, dtype=bool)
+    # Written with ops (no in-place mask), so that mg.jit can follow the comparisons.
     if lo is not None:
-        inside &= (x >= lo).data
+        g = ops.where(x >= lo, g, 0.0)
     if hi is not None:
-        inside &= (x <= hi).data
-    return ops.where(inside, g, 0.0)
+        g = ops.where(x <= hi, g, 0.0)
+    return g
 
 
 defvjp("clip", _clip_vjp)

@@ -25,8 +25,8 @@ LAYERS = {
     "methods": {"tensor", "ops", "kernels", "engine"},
 }
 # Infrastructure any layer may use, none of it importing other minigrad modules: the
-# recording switch, the in-place log and the hooks' side table.
-ANYWHERE = {"grad_mode", "inplace", "hooks"}
+# recording switch, the in-place log, the hooks' side table and the tracer's hook.
+ANYWHERE = {"grad_mode", "inplace", "hooks", "tracing"}
 
 LINE_BUDGET = 500
 

@@ -4,6 +4,7 @@ gradients, synthetic data, ``forward_backward``."""
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -72,8 +73,13 @@ def _split_tensor(joined: mg.Tensor, shapes: Sequence[tuple[int, ...]]) -> list[
     return parts
 
 
-def _per_datum_loss(loss_fn: LossFn, shapes: Sequence[tuple[int, ...]]) -> Callable[..., Any]:
-    """``loss_fn`` as a pipeline term: it takes the joined logprobs and returns a scalar."""
+@functools.lru_cache(maxsize=64)
+def _per_datum_loss(loss_fn: LossFn, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., Any]:
+    """``loss_fn`` as a pipeline term: it takes the joined logprobs and returns a scalar.
+
+    One term per ``loss_fn`` and shapes (cached), so that with ``jit=True`` the
+    compiled term is found again at the next step.
+    """
 
     def base_term(data: Any, joined: mg.Tensor) -> tuple[mg.Tensor, dict[str, Any]]:
         result = loss_fn(data, _split_tensor(joined, shapes))
@@ -94,7 +100,11 @@ def _regularized_gradients(
     """Run the pipeline over the joined logprobs; return per-datum ``∂(L + Σ wᵢ Rᵢ)/∂ℓ``."""
     shapes = [lp.shape for lp in logprobs]
     run = pipeline.evaluate(
-        data, _join(logprobs), _per_datum_loss(loss_fn, shapes), regularizers=specs, **options
+        data,
+        _join(logprobs),
+        _per_datum_loss(loss_fn, tuple(shapes)),
+        regularizers=specs,
+        **options,
     )
     _check_finite_terms(run, specs, shapes)
     grads = [
@@ -168,6 +178,7 @@ def _checked_arguments(
         "parallel": check_flag("parallel", options["parallel"]),
         "timeout": check_timeout(options["timeout"]),
         "max_concurrency": check_max_concurrency(options["max_concurrency"]),
+        "jit": check_flag("jit", options["jit"]),
     }
     return data, specs, checked
 
@@ -227,6 +238,7 @@ def forward_backward_custom(
     parallel: bool = True,
     timeout: float = 30.0,
     max_concurrency: int | None = None,
+    jit: bool = False,
 ) -> CustomForwardBackwardOutput:
     """One training step's forward and backward with a custom loss (see the module docstring).
 
@@ -246,6 +258,9 @@ def forward_backward_custom(
         Report gradient norms in ``custom_loss`` (with respect to the logprobs).
     parallel, timeout, max_concurrency
         Passed to the pipeline.
+    jit : bool
+        Compile ``loss_fn``'s and each regularizer's value and gradient with
+        :func:`minigrad.jit` (once per logprobs shapes and ``data``).
 
     Returns
     -------
@@ -321,6 +336,7 @@ def forward_backward_custom(
             "parallel": parallel,
             "timeout": timeout,
             "max_concurrency": max_concurrency,
+            "jit": jit,
         },
     )
     forward = client.forward(data, LINEAR_LOSS_FN)
@@ -331,7 +347,7 @@ def forward_backward_custom(
             data, logprobs, loss_fn, specs, options
         )
     else:
-        _, grads, metrics = evaluate_loss(data, logprobs, loss_fn)
+        _, grads, metrics = evaluate_loss(data, logprobs, loss_fn, jit=options["jit"])
         for index, grad in enumerate(grads):
             if not np.isfinite(grad).all():
                 message = f"the gradient of loss_fn is not finite (first in data[{index}])"
@@ -361,6 +377,7 @@ def forward_backward_custom_async(
     parallel: bool = True,
     timeout: float = 30.0,
     max_concurrency: int | None = None,
+    jit: bool = False,
 ) -> concurrent.futures.Future[CustomForwardBackwardOutput]:
     """:func:`forward_backward_custom` in a background thread; returns its ``Future``.
 
@@ -391,6 +408,7 @@ def forward_backward_custom_async(
         "parallel": parallel,
         "timeout": timeout,
         "max_concurrency": max_concurrency,
+        "jit": jit,
     }
     data, specs, _ = _checked_arguments(client, data, loss_fn, regularizers, options)
     future: concurrent.futures.Future[CustomForwardBackwardOutput] = concurrent.futures.Future()
@@ -408,6 +426,7 @@ def forward_backward_custom_async(
                 parallel=parallel,
                 timeout=timeout,
                 max_concurrency=max_concurrency,
+                jit=jit,
             )
         except BaseException as exc:  # handed to whoever waits on the future
             future.set_exception(exc)

@@ -11,6 +11,7 @@ import numpy as np
 
 import minigrad as mg
 from gradtrack.custom_loss.client import LossFn
+from gradtrack.terms import compiled_for
 from gradtrack.types import (
     Datum,
     ForwardBackwardOutput,
@@ -117,9 +118,14 @@ def scalar_loss(loss: Any) -> mg.Tensor:
 
 
 def evaluate_loss(
-    data: Sequence[Datum], logprobs: Sequence[Any], loss_fn: LossFn
+    data: Sequence[Datum], logprobs: Sequence[Any], loss_fn: LossFn, jit: bool = False
 ) -> tuple[float, list[np.ndarray], dict[str, Any]]:
-    """Value, per-datum gradients and host metrics of ``loss_fn``, from one evaluation."""
+    """Value, per-datum gradients and host metrics of ``loss_fn``, from one evaluation.
+
+    With ``jit`` the value and gradients are compiled by :func:`minigrad.jit`
+    (once per logprobs shapes for this ``loss_fn`` and ``data``); a loss that
+    cannot be traced runs eagerly.
+    """
     arrays = [
         _floating(np.asarray(lp.data if isinstance(lp, mg.Tensor) else lp)) for lp in logprobs
     ]
@@ -131,7 +137,17 @@ def evaluate_loss(
         return scalar_loss(result[0]), result[1]
 
     positions = tuple(range(len(arrays)))
-    (value, metrics), grads = mg.value_and_grad(loss_and_metrics, positions, has_aux=True)(*arrays)
+    both = mg.value_and_grad(loss_and_metrics, positions, has_aux=True)
+    if jit:
+        compiled = compiled_for(loss_fn, data, lambda: both, len(arrays))
+        if compiled is not None and not getattr(compiled, "eager_only", False):
+            try:
+                (value, metrics), grads = compiled(*arrays)
+            except Exception:  # not traceable (or failing): the eager call decides
+                compiled.eager_only = True
+            else:
+                return float(value.data), [np.asarray(g.data) for g in grads], host_metrics(metrics)
+    (value, metrics), grads = both(*arrays)
     return float(value.item()), [np.asarray(g.data) for g in grads], host_metrics(metrics)
 
 

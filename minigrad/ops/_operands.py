@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.tensor import Tensor, as_tensor
+from minigrad.tensor import Tensor, as_tensor, derived
 
 
 def pair(x: Any, y: Any) -> tuple[Tensor, Tensor]:
@@ -24,4 +24,6 @@ def bound(value: Any) -> Any:
 
 def floating(x: Tensor) -> Tensor:
     """Integer and bool tensors as float64, as NumPy's ``exp`` would promote them."""
-    return x if x.dtype.kind == "f" else Tensor._wrap(x.data.astype(np.float64))
+    if x.dtype.kind == "f":
+        return x
+    return derived("cast", x.data.astype(np.float64), (x,), dtype=np.dtype(np.float64))

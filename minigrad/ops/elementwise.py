@@ -14,7 +14,7 @@ import numpy as np
 
 from minigrad import kernels
 from minigrad.ops._operands import bound, pair
-from minigrad.tensor import Tensor, as_tensor, record
+from minigrad.tensor import Tensor, as_tensor, derived, record
 
 __all__ = [
     "abs",
@@ -61,7 +61,7 @@ def compare(ufunc: np.ufunc, x: Any, y: Any) -> Tensor:
         shape = np.shape(other.data if isinstance(other, Tensor) else other)
         return Tensor._wrap(np.full(shape, ufunc is np.not_equal))
     x, y = pair(x, y)
-    return Tensor._wrap(np.asarray(ufunc(x.data, y.data)))
+    return derived("compare", ufunc(x.data, y.data), (x, y), ufunc=ufunc)
 
 
 def add(x: Any, y: Any) -> Tensor:
@@ -346,7 +346,10 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     >>> where(np.array([True, False]), [1.0, 2.0], 0.0)
     Tensor([1., 0.])
     """
-    condition = np.asarray(bound(condition), dtype=bool)
+    # asanyarray: a traced condition keeps its identity, so mg.jit recomputes it.
+    condition = np.asanyarray(bound(condition))
+    if condition.dtype != bool:
+        condition = condition.astype(bool)
     x, y = pair(x, y)
     return record("where", kernels.where(condition, x.data, y.data), (x, y), condition=condition)
 
@@ -364,5 +367,5 @@ def astype(x: Any, dtype: Any) -> Tensor:
     if dtype == x.dtype:
         return x
     if dtype.kind != "f":
-        return Tensor._wrap(x.data.astype(dtype))
+        return derived("cast", x.data.astype(dtype), (x,), dtype=dtype)
     return record("astype", x.data.astype(dtype), (x,))
