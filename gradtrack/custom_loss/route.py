@@ -13,6 +13,7 @@ import numpy as np
 import minigrad as mg
 from gradtrack import pipeline
 from gradtrack._validate import check_flag, check_max_concurrency, check_timeout
+from gradtrack.conflicts import check_conflict_mode
 from gradtrack.custom_loss.client import (
     LINEAR_LOSS_FN,
     CustomForwardBackwardOutput,
@@ -168,6 +169,7 @@ def _checked_arguments(
         "parallel": check_flag("parallel", options["parallel"]),
         "timeout": check_timeout(options["timeout"]),
         "max_concurrency": check_max_concurrency(options["max_concurrency"]),
+        "conflict": check_conflict_mode(options["conflict"]),
     }
     return data, specs, checked
 
@@ -227,6 +229,7 @@ def forward_backward_custom(
     parallel: bool = True,
     timeout: float = 30.0,
     max_concurrency: int | None = None,
+    conflict: str = "none",
 ) -> CustomForwardBackwardOutput:
     """One training step's forward and backward with a custom loss (see the module docstring).
 
@@ -246,6 +249,10 @@ def forward_backward_custom(
         Report gradient norms in ``custom_loss`` (with respect to the logprobs).
     parallel, timeout, max_concurrency
         Passed to the pipeline.
+    conflict : {"none", "pcgrad"}
+        ``"pcgrad"``: the server is trained on the PCGrad-projected total
+        gradient of the terms (see :func:`gradtrack.pipeline.compute`), and
+        ``custom_loss.total_grad_norm_projected`` reports its norm.
 
     Returns
     -------
@@ -253,7 +260,8 @@ def forward_backward_custom(
         The server's ``forward_backward`` output, its ``metrics`` updated with
         ``loss_fn``'s metrics (string keys, numbers; your keys override the
         server's), and ``custom_loss``: the pipeline's CustomLossOutput, or
-        ``None`` when neither ``regularizers`` nor ``track_grad_norms`` were given.
+        ``None`` when neither ``regularizers``, ``track_grad_norms`` nor
+        ``conflict="pcgrad"`` were given.
 
     Notes
     -----
@@ -280,8 +288,8 @@ def forward_backward_custom(
         ``forward``/``forward_backward``, empty data, a datum without
         ``target_tokens`` or without any token (its index is named), a
         non-callable ``loss_fn``, a non-spec regularizer or duplicate names,
-        ``track_grad_norms`` or ``parallel`` not a bool, a bad ``timeout`` or
-        ``max_concurrency``; and after the forward pass, logprobs of the
+        ``track_grad_norms`` or ``parallel`` not a bool, a bad ``timeout``,
+        ``max_concurrency`` or ``conflict``; and after the forward pass, logprobs of the
         wrong count or shape.
     NonFiniteError
         (a ``ValueError``) The logprobs of the forward pass, the gradient of
@@ -321,12 +329,13 @@ def forward_backward_custom(
             "parallel": parallel,
             "timeout": timeout,
             "max_concurrency": max_concurrency,
+            "conflict": conflict,
         },
     )
     forward = client.forward(data, LINEAR_LOSS_FN)
     logprobs = _checked_logprobs(data, extract_per_datum_logprobs(forward))
     custom_loss = None
-    if specs or options["track_grad_norms"]:
+    if specs or options["track_grad_norms"] or options["conflict"] != "none":
         grads, metrics, custom_loss = _regularized_gradients(
             data, logprobs, loss_fn, specs, options
         )
@@ -361,6 +370,7 @@ def forward_backward_custom_async(
     parallel: bool = True,
     timeout: float = 30.0,
     max_concurrency: int | None = None,
+    conflict: str = "none",
 ) -> concurrent.futures.Future[CustomForwardBackwardOutput]:
     """:func:`forward_backward_custom` in a background thread; returns its ``Future``.
 
@@ -391,6 +401,7 @@ def forward_backward_custom_async(
         "parallel": parallel,
         "timeout": timeout,
         "max_concurrency": max_concurrency,
+        "conflict": conflict,
     }
     data, specs, _ = _checked_arguments(client, data, loss_fn, regularizers, options)
     future: concurrent.futures.Future[CustomForwardBackwardOutput] = concurrent.futures.Future()
@@ -408,6 +419,7 @@ def forward_backward_custom_async(
                 parallel=parallel,
                 timeout=timeout,
                 max_concurrency=max_concurrency,
+                conflict=conflict,
             )
         except BaseException as exc:  # handed to whoever waits on the future
             future.set_exception(exc)
