@@ -258,7 +258,7 @@ def _weight_panel(
     ax.set_title(f"Regularizer weights ({moved})", loc="left", fontweight="bold")
     ax.set_xlabel("step")
     ax.set_ylabel("weight")
-    ax.legend(frameon=False, fontsize=9)
+    ax.legend(frameon=False, fontsize=9, loc="best")
 
 
 def _samples_panel(ax: Any, samples: Mapping[str, Sequence[str]]) -> None:
