@@ -157,14 +157,17 @@ def pcgrad_coefficients(gram: np.ndarray) -> np.ndarray:
         raise ValueError(f"pcgrad_coefficients needs a square Gram matrix, got {matrix.shape}")
     count = matrix.shape[0]
     rows = np.eye(count)
-    for i in range(count):
-        for j in range(count):
-            if j == i or matrix[j, j] == 0.0:
-                continue
-            overlap = float(rows[i] @ matrix[:, j])
-            if overlap < 0.0:
-                rows[i, j] -= overlap / matrix[j, j]
-    return rows.sum(axis=0)
+    # An overflowed gradient (an inf in the Gram matrix) gives non-finite coefficients,
+    # which the callers report naming the term, without NumPy's warning in front.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(count):
+            for j in range(count):
+                if j == i or matrix[j, j] == 0.0:
+                    continue
+                overlap = float(rows[i] @ matrix[:, j])
+                if overlap < 0.0:
+                    rows[i, j] -= overlap / matrix[j, j]
+        return rows.sum(axis=0)
 
 
 def weighted_gram(weights: Sequence[float], grads: Sequence[np.ndarray | None]) -> np.ndarray:

@@ -321,3 +321,19 @@ def test_forward_backward_custom_checks_conflict_before_any_request(entry: Any) 
     with pytest.raises(ValueError, match="conflict"):
         entry(client, DATA, mean_nll, conflict="projected")
     assert not hasattr(client, "sent")
+
+
+def test_an_overflowing_term_is_named_with_pcgrad_too() -> None:
+    from gradtrack.errors import NonFiniteError
+
+    huge = RegularizerSpec(lambda data, lp: ((lp * lp).sum(), {}), 1e308, "huge")
+    with pytest.raises(NonFiniteError, match="regularizer 'huge'") as caught:
+        forward_backward_custom(
+            recording_client(), DATA, mean_nll, regularizers=[huge], conflict="pcgrad"
+        )
+    assert caught.value.term == "huge"
+    out = pipeline.compute(
+        [], LOGPROBS, quadratic_base, regularizers=[huge], conflict="pcgrad", track_grad_norms=True
+    )
+    assert not math.isfinite(out.total_grad_norm_projected)
+    assert json.loads(out.to_json())["total_grad_norm_projected"] is None
