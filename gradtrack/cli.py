@@ -82,6 +82,24 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _target_share(text: str) -> tuple[str, float]:
+    """``NAME=SHARE`` → ``(name, share)`` with the share a number strictly between 0 and 1."""
+    name, equals, share_text = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=SHARE, such as kl=0.1; got {text!r}")
+    try:
+        share = float(share_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{name.strip()}: share {share_text!r} is not a number"
+        ) from None
+    if not 0.0 < share < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"{name.strip()}: share must be between 0 and 1 (exclusive), got {share_text}"
+        )
+    return name.strip(), share
+
+
 def _shape(text: str) -> tuple[int, ...]:
     parts = text.replace("x", ",").split(",")
     try:
@@ -105,6 +123,7 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def _demo_parser(commands: Any) -> None:
+    from gradtrack.conflicts import CONFLICT_MODES
     from gradtrack.demo.regularizers import DEFAULT_REGULARIZERS, describe_choices
     from gradtrack.demo.run import DemoConfig
 
@@ -130,7 +149,12 @@ def _demo_parser(commands: Any) -> None:
             "  metrics.jsonl  one JSON object per step: the CustomLossOutput, step, wall_time,\n"
             "                 and val_nll every 50 steps\n"
             "  summary.json   settings, first and last losses, the final table, samples\n"
-            "  report.png     loss curves, gradient norm, share and alignment of each term\n\n"
+            "  report.png     loss curves, gradient norm, share and alignment of each term,\n"
+            "                 conflicts between terms over the last steps, the weights\n\n"
+            "acting on the diagnosis:\n"
+            "  --conflict pcgrad trains on the total gradient with the conflicts between terms\n"
+            "  projected away (PCGrad); --target-share kl=0.1 moves kl's weight every step so\n"
+            "  that its gradient keeps a tenth of the summed term norms (repeatable).\n\n"
             "If a loss or gradient becomes infinite or NaN (a learning rate or weight far too\n"
             "large), training stops at that step with a one-line message naming the step and\n"
             'the term; metrics.jsonl stays valid JSON and summary.json records "diverged".\n\n'
@@ -203,6 +227,22 @@ def _demo_parser(commands: Any) -> None:
     )
     demo.add_argument(
         "--quiet", action="store_true", help="print nothing but errors (files are still written)"
+    )
+    demo.add_argument(
+        "--conflict",
+        choices=CONFLICT_MODES,
+        default=defaults.conflict,
+        help="pcgrad: project away the conflicts between the weighted term gradients before "
+        f"the update (default {defaults.conflict})",
+    )
+    demo.add_argument(
+        "--target-share",
+        type=_target_share,
+        action="append",
+        default=[],
+        metavar="NAME=SHARE",
+        help="hold a regularizer at this share of the summed gradient norms by adapting its "
+        "weight every step, e.g. kl=0.1 (repeatable; needs tracking)",
     )
     demo.add_argument(
         "--log-to",
@@ -307,6 +347,28 @@ def _prepare_out(out: Path | None) -> tuple[Path, bool]:
     return folder, not existed
 
 
+def _checked_target_shares(args: argparse.Namespace, specs: list[Any]) -> dict[str, float]:
+    """The ``--target-share`` values by regularizer name, checked against the run, or raise."""
+    from gradtrack.balance import ShareController
+    from gradtrack.demo.acting import resolve_target_shares
+
+    if not args.target_share:
+        return {}
+    if args.no_track:
+        raise _UsageError("--target-share needs gradient tracking: drop --no-track")
+    given: dict[str, float] = {}
+    for name, share in args.target_share:
+        if name in given:
+            raise _UsageError(f"--target-share: {name!r} is given twice")
+        given[name] = share
+    try:
+        targets = resolve_target_shares(given, specs)
+        ShareController(targets)  # the shares must leave the base loss a part
+    except ValueError as exc:
+        raise _UsageError(f"--target-share: {exc}") from None
+    return targets
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from gradtrack.demo.regularizers import parse_regularizers
     from gradtrack.demo.run import DemoConfig, DemoSettingsError, run_demo
@@ -315,6 +377,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         specs = parse_regularizers(args.regularizers)
     except ValueError as exc:
         raise _UsageError(f"--regularizers: {exc}") from None
+    target_shares = _checked_target_shares(args, specs)
     if not args.no_plot and importlib.util.find_spec("matplotlib") is None:
         raise _UsageError(
             "report.png needs matplotlib: pip install 'gradtrack[demo]', or pass --no-plot"
@@ -345,6 +408,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         out=out,
         quiet=args.quiet,
         log_to=args.log_to,
+        conflict=args.conflict,
+        target_shares=target_shares,
     )
     try:
         result = run_demo(config, specs)

@@ -37,6 +37,7 @@ from gradtrack._validate import (
     check_max_concurrency,
     check_timeout,
 )
+from gradtrack.conflicts import check_conflict_mode, pcgrad_coefficients, weighted_gram
 from gradtrack.errors import PipelineError, RegularizerError
 from gradtrack.executor import RegularizerResult, _run_checked
 from gradtrack.terms import (
@@ -83,6 +84,7 @@ def compute(
     timeout: float = 30.0,
     max_concurrency: int | None = None,
     jit: bool = False,
+    conflict: str = "none",
 ) -> CustomLossOutput:
     """Evaluate ``base + Σ weight_i · reg_i`` on a batch and report every term.
 
@@ -118,6 +120,15 @@ def compute(
         once per logprobs shape and dtype and ``data`` object (a term that
         cannot be traced runs eagerly). The results are the eager ones to
         float rounding.
+    conflict : {"none", "pcgrad"}
+        ``"pcgrad"`` projects away the conflicts between the weighted term
+        gradients (PCGrad, see :mod:`gradtrack.conflicts`; the base loss is
+        term 0, a term without a gradient counts as zero) and reports the
+        norm of the projected total as ``total_grad_norm_projected``. Every
+        term's gradient is then taken even without ``track_grad_norms``.
+        ``total_grad_norm`` and ``grad_alignment`` stay those of the
+        gradient of ``loss_total``. If a gradient fails, the projection is
+        unknown: ``total_grad_norm_projected`` is ``None``, with a WARNING.
 
     Returns
     -------
@@ -129,8 +140,8 @@ def compute(
         Invalid arguments, found before anything runs: ``base_loss_fn`` not
         callable, an item of ``regularizers`` not a spec (its index is
         named), an invalid spec, duplicate names ("Duplicate regularizer
-        names: [...]"), NaN or ``+inf`` logprobs, a bad ``timeout`` or
-        ``max_concurrency``.
+        names: [...]"), NaN or ``+inf`` logprobs, a bad ``timeout``,
+        ``max_concurrency`` or ``conflict``.
     PipelineError
         The base loss raised (original as ``__cause__``) or returned
         something other than ``(loss, metrics)`` with a scalar numeric loss.
@@ -147,6 +158,15 @@ def compute(
     (13.0, 7.0)
     >>> round(out.total_grad_norm, 6)  # ‖1 + lp‖ = sqrt(4 + 9 + 16)
     5.385165
+
+    With PCGrad, each of two conflicting terms loses its part along the other:
+    the base's ``(1, 1)`` becomes ``(0, 1)``, the regularizer's ``(-1, 0)``
+    becomes ``(-0.5, 0.5)``:
+
+    >>> first = RegularizerSpec(lambda data, lp: (-lp[0], {}), weight=1.0, name="first")
+    >>> out = compute([], [1.0, 2.0], base, regularizers=[first], conflict="pcgrad")
+    >>> out.total_grad_norm_projected == float(np.hypot(-0.5, 1.5))
+    True
     """
     output, _ = _run(
         data,
@@ -159,6 +179,7 @@ def compute(
         parallel=parallel,
         timeout=timeout,
         max_concurrency=max_concurrency,
+        conflict=conflict,
     )
     return output
 
@@ -178,7 +199,8 @@ class Evaluation:
         in spec order, in the logprobs' dtype and shape.
     total_gradient : np.ndarray
         ``g_base + Σ_i w_i g_i``, the gradient of ``loss_total``, in float64
-        and the logprobs' shape.
+        and the logprobs' shape; with ``conflict="pcgrad"``, the projected
+        total ``Σᵢ pᵢ`` instead (what training should use).
 
     Examples
     --------
@@ -205,6 +227,7 @@ def evaluate(
     timeout: float = 30.0,
     max_concurrency: int | None = None,
     jit: bool = False,
+    conflict: str = "none",
 ) -> Evaluation:
     """:func:`compute`, returning every term's gradient with respect to the logprobs too.
 
@@ -237,6 +260,9 @@ def evaluate(
     (array([1., 1., 1.]), array([2., 4., 6.]), array([2., 3., 4.]))
     >>> run.output.loss_total
     13.0
+    >>> down = RegularizerSpec(lambda data, lp: (-lp.sum(), {}), weight=0.5, name="down")
+    >>> evaluate([], [1.0, 2.0], base, regularizers=[down], conflict="pcgrad").total_gradient
+    array([0., 0.])
     """
     _, evaluation = _run(
         data,
@@ -249,6 +275,7 @@ def evaluate(
         parallel=parallel,
         timeout=timeout,
         max_concurrency=max_concurrency,
+        conflict=conflict,
     )
     assert evaluation is not None  # gradients=True always builds one
     return evaluation
@@ -266,6 +293,7 @@ def _run(
     parallel: bool,
     timeout: float,
     max_concurrency: int | None,
+    conflict: str = "none",
 ) -> tuple[CustomLossOutput, Evaluation | None]:
     """The one pipeline run behind :func:`compute` and :func:`evaluate`.
 
@@ -278,7 +306,9 @@ def _run(
     track = check_flag("track_grad_norms", track)
     parallel = check_flag("parallel", parallel)
     jit = check_flag("jit", jit)
-    gradients = track or with_gradients
+    project = check_conflict_mode(conflict) == "pcgrad"
+    # PCGrad needs every term's gradient, whatever the output reports.
+    gradients = track or with_gradients or project
     timeout = check_timeout(timeout)
     max_concurrency = check_max_concurrency(max_concurrency)
 
@@ -301,7 +331,12 @@ def _run(
         if with_gradients:
             _require_gradients(base, results)
         output = _build_output(base, results, track)
-        evaluation = _evaluation(output, base, results, array) if with_gradients else None
+        total = None
+        if project:
+            total = _projected_total(base, results, array.shape)
+            norm = None if total is None else vector_norm(total)
+            output = replace(output, total_grad_norm_projected=norm)
+        evaluation = _evaluation(output, base, results, array, total) if with_gradients else None
     except BaseException as exc:
         duration = {"duration": time.perf_counter() - started}
         telemetry.emit(telemetry.PIPELINE_EXCEPTION, duration, {"reason": exc})
@@ -329,11 +364,45 @@ def _require_gradients(base: TermEvaluation, results: Sequence[RegularizerResult
             ) from result.grad_error
 
 
+def _term_gradients(
+    base: TermEvaluation, results: Sequence[RegularizerResult]
+) -> tuple[list[float], list[np.ndarray | None]]:
+    """Every term's weight and own gradient, base first (``None``: not connected)."""
+    weights = [1.0] + [result.output.weight for result in results]
+    return weights, [base.grad] + [result.grad for result in results]
+
+
+def _projected_total(
+    base: TermEvaluation, results: Sequence[RegularizerResult], shape: tuple[int, ...]
+) -> np.ndarray | None:
+    """``Σᵢ pᵢ`` after PCGrad on the weighted term gradients, in float64 (flat).
+
+    ``None`` when a gradient failed (the projection is then unknown; the
+    failure is logged with a WARNING naming the term).
+    """
+    failed = (["base"] if base.grad_status == GRAD_FAILED else []) + [
+        result.output.name for result in results if result.output.grad_status == GRAD_FAILED
+    ]
+    if failed:
+        warn_gradient_failed("total (projected)", f"no gradient for {failed}")
+        return None
+    weights, grads = _term_gradients(base, results)
+    coefficients = pcgrad_coefficients(weighted_gram(weights, grads))
+    present = [i for i, grad in enumerate(grads) if grad is not None]
+    if not present:  # nothing is connected to the logprobs: the gradient is zero
+        return np.zeros(shape)
+    total = weighted_sum(
+        [coefficients[i] * weights[i] for i in present], [grads[i] for i in present]
+    )
+    return total.reshape(shape)
+
+
 def _evaluation(
     output: CustomLossOutput,
     base: TermEvaluation,
     results: Sequence[RegularizerResult],
     array: np.ndarray,
+    projected: np.ndarray | None = None,
 ) -> Evaluation:
     # A term not connected to the logprobs' graph (grad_status "no_gradient", warned
     # about already) has no gradient: it adds zeros, which is what training gets from it.
@@ -344,7 +413,8 @@ def _evaluation(
     gradients = {result.output.name: gradient_of(result.grad) for result in results}
     weights = [1.0] + [result.output.weight for result in results]
     grads = [base_gradient, *gradients.values()]
-    total = weighted_sum(weights, grads)  # g_total = g_base + Σ w_i g_i, in float64
+    # conflict="pcgrad": Σᵢ pᵢ is what training uses; else g_base + Σ w_i g_i, in float64.
+    total = projected if projected is not None else weighted_sum(weights, grads)
     return Evaluation(output, base_gradient, gradients, total.reshape(array.shape))
 
 

@@ -92,6 +92,9 @@ def weighted_sum(weights: Sequence[float], grads: Sequence[np.ndarray]) -> np.nd
     array([2., 3.])
     """
     total = np.zeros(np.shape(grads[0]), dtype=np.float64)
-    for weight, grad in zip(weights, grads, strict=True):
-        kernels.accumulate_scaled(total, float(weight), grad)
+    # A huge weight overflows to inf, which every caller checks and reports naming the
+    # term; NumPy's own overflow warning would only stand in front of that message.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for weight, grad in zip(weights, grads, strict=True):
+            kernels.accumulate_scaled(total, float(weight), grad)
     return total

@@ -243,7 +243,7 @@ WORKER = textwrap.dedent(
     lp = t.logprobs_of(model, ids[shard], targets[shard])
     out = gt_torch.backward(
         lp, [], t.base_nll, regularizers=t.SPECS, track_grad_norms=True,
-        process_group="default", param_norms=model,
+        process_group="default", param_norms=model, conflict=sys.argv[6],
     )
     grads = [p.grad.reshape(-1).tolist() for p in model.parameters()]
     with open(sys.argv[5], "w") as handle:
@@ -262,7 +262,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_two_gloo_ranks_report_the_numbers_of_the_whole_batch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("conflict", ["none", "pcgrad"])
+def test_two_gloo_ranks_report_the_numbers_of_the_whole_batch(
+    tmp_path: Path, conflict: str
+) -> None:
     pytest.importorskip("torch.distributed")
     if not torch.distributed.is_available():
         pytest.skip("this torch build has no torch.distributed")
@@ -284,6 +287,7 @@ def test_two_gloo_ranks_report_the_numbers_of_the_whole_batch(tmp_path: Path) ->
                 port,
                 str(ROOT / "tests"),
                 str(results[rank]),
+                conflict,
             ],
             env=env,
             stdout=subprocess.PIPE,
@@ -310,7 +314,13 @@ def test_two_gloo_ranks_report_the_numbers_of_the_whole_batch(tmp_path: Path) ->
     ids, targets = batch()
     lp = logprobs_of(model, ids, targets)
     single = gt_torch.backward(
-        lp, [], base_nll, regularizers=SPECS, track_grad_norms=True, param_norms=model
+        lp,
+        [],
+        base_nll,
+        regularizers=SPECS,
+        track_grad_norms=True,
+        param_norms=model,
+        conflict=conflict,
     ).to_dict()
 
     assert ranks[0]["output"] == ranks[1]["output"]  # identical on every rank
@@ -318,6 +328,13 @@ def test_two_gloo_ranks_report_the_numbers_of_the_whole_batch(tmp_path: Path) ->
     assert got["loss_total"] == pytest.approx(single["loss_total"], rel=1e-12)
     assert got["total_grad_norm"] == pytest.approx(single["total_grad_norm"], rel=1e-12)
     assert got["total_param_grad_norm"] == pytest.approx(single["total_param_grad_norm"], rel=1e-10)
+    if conflict == "pcgrad":  # the projection of the whole batch's gradient, not of a shard's
+        assert got["total_grad_norm_projected"] == pytest.approx(
+            single["total_grad_norm_projected"], rel=1e-10
+        )
+        assert got["total_grad_norm_projected"] != pytest.approx(got["total_grad_norm"])
+    else:
+        assert "total_grad_norm_projected" not in got
     assert got["base_loss"]["value"] == pytest.approx(single["base_loss"]["value"], rel=1e-12)
     assert got["base_loss"]["grad_norm"] == pytest.approx(
         single["base_loss"]["grad_norm"], rel=1e-12
@@ -369,3 +386,63 @@ def test_parameter_gradient_matches_central_differences(theta0: np.ndarray) -> N
         numerical[index] = (loss_total(up) - loss_total(down)) / (2 * eps)
     assert theta.grad is not None
     np.testing.assert_allclose(theta.grad.numpy(), numerical, rtol=1e-5, atol=1e-8)
+
+
+# ------------------------------------------------------------------ PCGrad
+
+
+def reference_projected_total(gradients: list[np.ndarray]) -> np.ndarray:
+    """PCGrad as API.md writes it, in plain float64 NumPy."""
+    total = np.zeros_like(gradients[0])
+    for i, g_i in enumerate(gradients):
+        p = g_i.copy()
+        for j, g_j in enumerate(gradients):
+            if j != i and np.any(g_j) and p @ g_j < 0:
+                p = p - (p @ g_j) / (g_j @ g_j) * g_j
+        total += p
+    return total
+
+
+@pytest.mark.parametrize(
+    ("weights", "conflicting"),
+    [((0.5, 0.1), True), ((0.0, 0.1), False), ((0.5, 0.0), True)],
+    ids=["two-way-conflict", "no-conflict", "a-zero-term"],
+)
+def test_backward_with_pcgrad_sends_the_projected_total_into_the_model(
+    weights: tuple[float, float], conflicting: bool
+) -> None:
+    specs = [
+        RegularizerSpec(confidence, weights[0], "confidence"),
+        RegularizerSpec(square, weights[1], "square"),
+    ]
+    model = fresh_model()
+    ids, targets = batch()
+    lp = logprobs_of(model, ids, targets)
+    out = gt_torch.backward(lp, [], base_nll, regularizers=specs, conflict="pcgrad")
+
+    # The reference: each term's logprob gradient by torch, projected by NumPy, pulled back.
+    reference = fresh_model()
+    ref_lp = logprobs_of(reference, ids, targets)
+    terms = torch_terms(ref_lp)
+    term_weights = {"base": 1.0, "confidence": weights[0], "square": weights[1]}
+    weighted = [
+        term_weights[name] * torch.autograd.grad(terms[name], ref_lp, retain_graph=True)[0].numpy()
+        for name in ("base", "confidence", "square")
+    ]
+    flat = [g.reshape(-1) for g in weighted]
+    projected = reference_projected_total(flat).reshape(ref_lp.shape)
+    torch.autograd.backward(ref_lp, torch.from_numpy(projected))
+    for got, want in zip(grads(model), grads(reference), strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-14)
+    assert out.total_grad_norm_projected == pytest.approx(np.linalg.norm(projected), rel=1e-12)
+    unprojected = np.sum(flat, axis=0)
+    assert np.allclose(projected.reshape(-1), unprojected) is not conflicting
+
+
+def test_backward_checks_conflict_before_any_work() -> None:
+    model = fresh_model()
+    ids, targets = batch()
+    lp = logprobs_of(model, ids, targets)
+    with pytest.raises(ValueError, match="conflict"):
+        gt_torch.backward(lp, [], base_nll, conflict="sum")
+    assert all(p.grad is None for p in model.parameters())

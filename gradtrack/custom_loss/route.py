@@ -14,6 +14,7 @@ import numpy as np
 import minigrad as mg
 from gradtrack import pipeline
 from gradtrack._validate import check_flag, check_max_concurrency, check_timeout
+from gradtrack.conflicts import check_conflict_mode
 from gradtrack.custom_loss.client import (
     LINEAR_LOSS_FN,
     CustomForwardBackwardOutput,
@@ -179,6 +180,7 @@ def _checked_arguments(
         "timeout": check_timeout(options["timeout"]),
         "max_concurrency": check_max_concurrency(options["max_concurrency"]),
         "jit": check_flag("jit", options["jit"]),
+        "conflict": check_conflict_mode(options["conflict"]),
     }
     return data, specs, checked
 
@@ -239,6 +241,7 @@ def forward_backward_custom(
     timeout: float = 30.0,
     max_concurrency: int | None = None,
     jit: bool = False,
+    conflict: str = "none",
 ) -> CustomForwardBackwardOutput:
     """One training step's forward and backward with a custom loss (see the module docstring).
 
@@ -261,6 +264,10 @@ def forward_backward_custom(
     jit : bool
         Compile ``loss_fn``'s and each regularizer's value and gradient with
         :func:`minigrad.jit` (once per logprobs shapes and ``data``).
+    conflict : {"none", "pcgrad"}
+        ``"pcgrad"``: the server is trained on the PCGrad-projected total
+        gradient of the terms (see :func:`gradtrack.pipeline.compute`), and
+        ``custom_loss.total_grad_norm_projected`` reports its norm.
 
     Returns
     -------
@@ -268,7 +275,8 @@ def forward_backward_custom(
         The server's ``forward_backward`` output, its ``metrics`` updated with
         ``loss_fn``'s metrics (string keys, numbers; your keys override the
         server's), and ``custom_loss``: the pipeline's CustomLossOutput, or
-        ``None`` when neither ``regularizers`` nor ``track_grad_norms`` were given.
+        ``None`` when neither ``regularizers``, ``track_grad_norms`` nor
+        ``conflict="pcgrad"`` were given.
 
     Notes
     -----
@@ -295,8 +303,8 @@ def forward_backward_custom(
         ``forward``/``forward_backward``, empty data, a datum without
         ``target_tokens`` or without any token (its index is named), a
         non-callable ``loss_fn``, a non-spec regularizer or duplicate names,
-        ``track_grad_norms`` or ``parallel`` not a bool, a bad ``timeout`` or
-        ``max_concurrency``; and after the forward pass, logprobs of the
+        ``track_grad_norms`` or ``parallel`` not a bool, a bad ``timeout``,
+        ``max_concurrency`` or ``conflict``; and after the forward pass, logprobs of the
         wrong count or shape.
     NonFiniteError
         (a ``ValueError``) The logprobs of the forward pass, the gradient of
@@ -337,12 +345,13 @@ def forward_backward_custom(
             "timeout": timeout,
             "max_concurrency": max_concurrency,
             "jit": jit,
+            "conflict": conflict,
         },
     )
     forward = client.forward(data, LINEAR_LOSS_FN)
     logprobs = _checked_logprobs(data, extract_per_datum_logprobs(forward))
     custom_loss = None
-    if specs or options["track_grad_norms"]:
+    if specs or options["track_grad_norms"] or options["conflict"] != "none":
         grads, metrics, custom_loss = _regularized_gradients(
             data, logprobs, loss_fn, specs, options
         )
@@ -378,6 +387,7 @@ def forward_backward_custom_async(
     timeout: float = 30.0,
     max_concurrency: int | None = None,
     jit: bool = False,
+    conflict: str = "none",
 ) -> concurrent.futures.Future[CustomForwardBackwardOutput]:
     """:func:`forward_backward_custom` in a background thread; returns its ``Future``.
 
@@ -409,6 +419,7 @@ def forward_backward_custom_async(
         "timeout": timeout,
         "max_concurrency": max_concurrency,
         "jit": jit,
+        "conflict": conflict,
     }
     data, specs, _ = _checked_arguments(client, data, loss_fn, regularizers, options)
     future: concurrent.futures.Future[CustomForwardBackwardOutput] = concurrent.futures.Future()
@@ -427,6 +438,7 @@ def forward_backward_custom_async(
                 timeout=timeout,
                 max_concurrency=max_concurrency,
                 jit=jit,
+                conflict=conflict,
             )
         except BaseException as exc:  # handed to whoever waits on the future
             future.set_exception(exc)

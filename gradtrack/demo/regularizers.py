@@ -31,6 +31,7 @@ __all__ = [
     "describe_choices",
     "needs_reference",
     "parse_regularizers",
+    "resolve_name",
 ]
 
 
@@ -80,6 +81,21 @@ _ALIASES = {"l1_sparsity": "l1", "l2_weight_decay": "l2", "kl_divergence": "kl"}
 
 DEFAULT_REGULARIZERS = "entropy:0.001,kl:0.0002,l2:0.02"
 """What the demo trains with when ``--regularizers`` is not given."""
+
+
+def resolve_name(name: str) -> str:
+    """The short name of a choice for any name it goes by (``kl_divergence`` → ``kl``).
+
+    Names are compared in lower case; a name that is no choice comes back
+    lowered and stripped, unchanged otherwise.
+
+    Examples
+    --------
+    >>> resolve_name("KL_divergence"), resolve_name("entropy"), resolve_name("dropout")
+    ('kl', 'entropy', 'dropout')
+    """
+    key = name.strip().lower()
+    return _ALIASES.get(key, key)
 
 
 def describe_choices() -> str:
@@ -140,8 +156,7 @@ def parse_regularizers(text: str) -> list[RegularizerSpec]:
     seen: set[str] = set()
     for item in text.split(","):
         name, _, weight_text = item.partition(":")
-        name = name.strip().lower()
-        name = _ALIASES.get(name, name)
+        name = resolve_name(name)
         if name not in CHOICES:
             raise ValueError(f"unknown regularizer {name!r}; choose from {', '.join(CHOICES)}")
         if name in seen:

@@ -10,9 +10,15 @@ imported only here; the figure is rendered by Agg without pyplot):
   regularizer, and the norm of the total gradient (log scale);
 * **share of the gradient** — each term's part of the sum of those norms;
 * **alignment** — the cosine between each term's gradient and the total:
-  above 0 the term pushes the way the update goes, below 0 it pulls back.
+  above 0 the term pushes the way the update goes, below 0 it pulls back;
+* **conflicts between terms** — the cosine between every pair of weighted
+  term gradients, averaged over the last steps (the records'
+  ``grad_conflicts``): a negative cell is a pair that pulls apart;
+* **weights** — each regularizer's weight at every step: flat unless a
+  :class:`~gradtrack.balance.ShareController` moves them.
 
-Without gradient tracking only the loss panel is drawn.
+With ``conflict="pcgrad"`` the norm panel also draws the norm of the
+projected total. Without gradient tracking only the loss panel is drawn.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from gradtrack.demo.acting import average_conflicts, weight_history
 from gradtrack.demo.files import replace_atomically
 from gradtrack.demo.table import BASE_TERM, gradient_shares
 
@@ -139,6 +146,18 @@ def _norm_panel(ax: Any, records: Sequence[Mapping[str, Any]], series: dict, win
     )
     curves.append(smooth(total, window))
     ax.plot(steps, curves[-1], color="black", linewidth=1.3, linestyle="--", label="total gradient")
+    projected = [r.get("total_grad_norm_projected") for r in records]
+    if any(value is not None for value in projected):
+        values = np.array([np.nan if v is None else v for v in projected], dtype=np.float64)
+        curves.append(smooth(values, window))
+        ax.plot(
+            steps,
+            curves[-1],
+            color="black",
+            linewidth=1.3,
+            linestyle=":",
+            label="total after PCGrad (what trains)",
+        )
     base = series[BASE_TERM]["norm"]
     if np.all(np.isfinite(base)) and base.max() <= 1.001 * base.min():
         # A flat line looks like a bug unless it is explained.
@@ -205,6 +224,43 @@ def _alignment_panel(ax: Any, records: Sequence[Mapping[str, Any]], series: dict
     ax.legend(frameon=False, fontsize=9, loc="lower left", ncols=2)
 
 
+def _conflict_panel(ax: Any, conflicts: Mapping[str, Any]) -> None:
+    matrix = np.asarray(conflicts["cosines"], dtype=np.float64)
+    labels = [_label(name) for name in conflicts["terms"]]
+    image = ax.imshow(matrix, cmap="RdBu", vmin=-1.0, vmax=1.0)
+    for (i, j), value in np.ndenumerate(matrix):
+        colour = "white" if abs(value) > 0.6 else "black"
+        ax.text(j, i, f"{value:+.2f}", ha="center", va="center", fontsize=9, color=colour)
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=9)
+    ax.set_yticks(range(len(labels)), labels, fontsize=9)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="cosine")
+    first, last = conflicts["steps"]
+    ax.set_title(
+        f"Conflicts between terms (cosine), steps {first}–{last}",
+        loc="left",
+        fontweight="bold",
+    )
+    ax.grid(False)
+
+
+def _weight_panel(
+    ax: Any, records: Sequence[Mapping[str, Any]], targets: Mapping[str, float]
+) -> None:
+    steps = np.array([r["step"] for r in records])
+    history = weight_history(records)
+    for colour, (name, weights) in zip(_COLOURS[1:], history.items(), strict=False):
+        target = targets.get(name)
+        label = name if target is None else f"{name} (target share {target:.0%})"
+        ax.plot(steps, weights, color=colour, linewidth=2, label=label)
+    ax.set_yscale("log")
+    ax.set_xlim(0, steps[-1])
+    moved = "moved by the share controller" if targets else "fixed"
+    ax.set_title(f"Regularizer weights ({moved})", loc="left", fontweight="bold")
+    ax.set_xlabel("step")
+    ax.set_ylabel("weight")
+    ax.legend(frameon=False, fontsize=9, loc="best")
+
+
 def _samples_panel(ax: Any, samples: Mapping[str, Sequence[str]]) -> None:
     ax.axis("off")
     ax.set_title("What the model writes", loc="left", fontweight="bold")
@@ -232,6 +288,7 @@ def write_report(
     title: str | None = None,
     subtitle: str | None = None,
     samples: Mapping[str, Sequence[str]] | None = None,
+    targets: Mapping[str, float] | None = None,
 ) -> Path:
     """Draw the run's records into a PNG at ``path`` and return the path.
 
@@ -248,6 +305,9 @@ def write_report(
     samples : dict, optional
         ``{"before": [...], "after": [...]}``: lines of generated text shown
         under the plots.
+    targets : dict, optional
+        The share targets of a :class:`~gradtrack.balance.ShareController`
+        run, named in the weights panel.
 
     Examples
     --------
@@ -268,14 +328,21 @@ def write_report(
     )
     text_rows = sum(len(lines or []) for lines in (samples or {}).values())
     text_height = 0.3 + 0.2 * text_rows  # inches: a title and one line per sample
-    if tracked:
+    conflicts = average_conflicts(records) if tracked else None
+    if tracked and conflicts is not None:
+        figure = Figure(figsize=(13, 12.6 + text_height), dpi=110, layout="constrained")
+        grid = figure.add_gridspec(4, 2, height_ratios=[4.3, 4.3, 4.0, text_height])
+    elif tracked:
         figure = Figure(figsize=(13, 8.6 + text_height), dpi=110, layout="constrained")
         grid = figure.add_gridspec(3, 2, height_ratios=[4.3, 4.3, text_height])
+    if tracked:
         series = _term_series(records)
         _loss_panel(figure.add_subplot(grid[0, 0]), records, window, initial_val)
         _norm_panel(figure.add_subplot(grid[0, 1]), records, series, window)
         _share_panel(figure.add_subplot(grid[1, 0]), records, series, window)
         _alignment_panel(figure.add_subplot(grid[1, 1]), records, series, window)
+        if conflicts is not None:
+            _weight_panel(figure.add_subplot(grid[2, 1]), records, targets or {})
     else:
         figure = Figure(figsize=(10, 5 + text_height), dpi=110, layout="constrained")
         grid = figure.add_gridspec(2, 1, height_ratios=[5, text_height])
@@ -285,6 +352,8 @@ def write_report(
         heading += "\n" + subtitle
     figure.suptitle(heading, fontsize=12.5, fontweight="bold", linespacing=1.5)
     panels = list(figure.axes)
+    if conflicts is not None:  # a heatmap has no grid: drawn after the others are styled
+        _conflict_panel(figure.add_subplot(grid[2, 0]), conflicts)
     if text_rows:
         _samples_panel(figure.add_subplot(grid[-1, :]), samples or {})
     for ax in panels:

@@ -14,10 +14,15 @@ regularizers added by the pipeline, and writes into the output folder:
     tracking, ``total_grad_norm`` and ``grad_alignment``) plus ``step``
     (from 1), ``wall_time`` (seconds since training began) and, every
     ``eval_every`` steps and at the last, ``val_nll`` (mean NLL per character
-    of the held-out text).
+    of the held-out text); over the last steps of a tracked run with
+    regularizers (see :func:`~gradtrack.demo.acting.conflict_window`),
+    ``grad_conflicts``: the cosines between the weighted term gradients.
 ``summary.json``
     The configuration, the model, the first and last losses, the terms at
-    the end (see :mod:`gradtrack.demo.table`), text sampled before and
+    the end (see :mod:`gradtrack.demo.table`), the conflict mode and the
+    conflict matrix averaged over the last steps, each regularizer's weight
+    at the start and the end (``DemoConfig.target_shares`` moves them with
+    a :class:`~gradtrack.balance.ShareController`), text sampled before and
     after training, and ``interrupted``.
 
 Everything random comes from ``numpy`` Generators seeded by
@@ -33,8 +38,8 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -42,7 +47,14 @@ import numpy as np
 
 import minigrad as mg
 from gradtrack._validate import check_flag
+from gradtrack.balance import ShareController
+from gradtrack.conflicts import check_conflict_mode
 from gradtrack.custom_loss import forward_backward_custom
+from gradtrack.demo.acting import (
+    conflict_window,
+    resolve_target_shares,
+    step_conflicts,
+)
 from gradtrack.demo.data import TextData, load_corpus, make_data, window_starts
 from gradtrack.demo.files import create_new
 from gradtrack.demo.progress import progress_bar
@@ -106,6 +118,13 @@ class DemoConfig:
     and time. Invalid values are a ``ValueError`` naming the field (a
     ``TypeError`` for a flag that is not a bool).
 
+    ``conflict`` is passed to
+    :func:`~gradtrack.custom_loss.forward_backward_custom` (``"pcgrad"``
+    trains on the projected total gradient). ``target_shares`` maps
+    regularizer names (``"kl"`` or ``"kl_divergence"``) to the norm share
+    each should hold; a :class:`~gradtrack.balance.ShareController` then
+    sets their weights after every step (it needs ``track=True``).
+
     Examples
     --------
     >>> config = DemoConfig(steps=10)
@@ -127,8 +146,29 @@ class DemoConfig:
     eval_every: int = 50
     log_to: str = ""
     model: str = "mlp"
+    conflict: str = "none"
+    target_shares: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        try:
+            check_conflict_mode(self.conflict)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"DemoConfig {exc}") from None
+        if not isinstance(self.target_shares, Mapping):
+            raise ValueError(
+                "DemoConfig target_shares must be a mapping of regularizer names to shares, "
+                f"got {self.target_shares!r}"
+            )
+        if self.target_shares:
+            try:
+                ShareController(self.target_shares)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"DemoConfig target_shares: {exc}") from None
+            if self.track is False:
+                raise ValueError(
+                    "DemoConfig target_shares needs track=True: shares are measured from the "
+                    "gradient norms"
+                )
         if not isinstance(self.log_to, str):
             raise ValueError(f"DemoConfig log_to must be a str, got {self.log_to!r}")
         if self.log_to:
@@ -361,7 +401,14 @@ def _train(
     every finished step whatever happens next. A step whose loss or gradient
     is not finite stops the loop before the optimizer applies it: its record
     (when the pipeline produced one) is written with ``"diverged": true``.
+    With share targets, a :class:`ShareController` sets the weights of the
+    next step from each step's shares (a record shows the weights its step
+    trained with); over the last :func:`conflict_window` steps of a tracked
+    run, each record also gets the step's conflict matrix.
     """
+    targets = resolve_target_shares(config.target_shares, specs)
+    controller = ShareController(targets) if targets else None
+    conflicts_from = config.steps - conflict_window(config.steps) + 1
     adam = AdamParams(learning_rate=config.lr)
     bar = progress_bar(config.steps, quiet=config.quiet)
     started = time.perf_counter()
@@ -392,14 +439,16 @@ def _train(
             )
             for step in range(1, config.steps + 1):
                 chosen = setup.batch_rng.choice(len(setup.pool), config.batch_size, replace=False)
+                batch = [setup.pool[i] for i in chosen]
                 try:
                     result = forward_backward_custom(
                         setup.client,
-                        [setup.pool[i] for i in chosen],
+                        batch,
                         nll_loss,
                         regularizers=specs,
                         track_grad_norms=config.track,
                         parallel=not config.sequential,
+                        conflict=config.conflict,
                     )
                 except NonFiniteError as exc:
                     if exc.output is not None:
@@ -416,8 +465,14 @@ def _train(
                     term, what = bad
                     training.diverged = _divergence(step, term, what)
                     break
+                extra: dict[str, Any] = {}
+                if config.track and specs and step >= conflicts_from:
+                    # The logprobs of forward_backward are those the step was computed at.
+                    extra["grad_conflicts"] = step_conflicts(nll_loss, batch, result, specs)
                 setup.client.optim_step(adam)
-                extra = {}
+                if controller is not None:
+                    controller.update(output)
+                    specs = controller.specs(specs)  # the weights of the next step
                 if step % config.eval_every == 0 or step == config.steps:
                     extra["val_nll"] = _validation_nll(setup.client, setup.validation)
                 write(metrics_file, step, output, **extra)
@@ -454,18 +509,33 @@ def _describe(
     }
 
 
+def _acting(config: DemoConfig, specs: list[RegularizerSpec]) -> str:
+    """How the run acts on the diagnosis, in a few words ("" when it does not)."""
+    parts = []
+    if config.conflict != "none":
+        parts.append(f"conflicts: {config.conflict}")
+    targets = resolve_target_shares(config.target_shares, specs)
+    if targets:
+        shares = ", ".join(f"{name} {share:g}" for name, share in targets.items())
+        parts.append(f"target shares: {shares}")
+    return "; ".join(parts)
+
+
 def _subtitle(config: DemoConfig, specs: list[RegularizerSpec]) -> str:
     terms = "".join(f" + {spec.weight:g}·{spec.name}" for spec in specs)
+    acting = _acting(config, specs)
     return (
         f"{config.steps} steps of {config.batch_size}×{config.seq_len} characters, "
         f"Adam lr {config.lr:g}, seed {config.seed}\nloss = nll{terms}"
         + ("" if config.track else "   (gradient tracking off)")
+        + (f"   ({acting})" if acting else "")
     )
 
 
 def _header(config: DemoConfig, specs: list[RegularizerSpec], setup: _Setup, out: Path) -> str:
     parameters = sum(p.size for p in setup.client.model.parameters())
     terms = ", ".join(f"{spec.name} x {spec.weight:g}" for spec in specs) or "none"
+    acting = _acting(config, specs)
     return (
         f"gradtrack demo: a {parameters:,}-parameter character model learns Aesop's fables\n"
         f"  {config.steps} steps of {config.batch_size} x {config.seq_len} characters, "
@@ -473,7 +543,8 @@ def _header(config: DemoConfig, specs: list[RegularizerSpec], setup: _Setup, out
         f"  loss = mean NLL + regularizers: {terms}\n"
         f"  gradient tracking {'on' if config.track else 'off'}; "
         f"regularizers run {'one after another' if config.sequential else 'in parallel'}\n"
-        f"  writing to {out}"
+        + (f"  acting on the diagnosis: {acting}\n" if acting else "")
+        + f"  writing to {out}"
     )
 
 
@@ -515,7 +586,8 @@ def run_demo(
     ------
     DemoSettingsError
         The settings do not fit the data (a batch larger than the training
-        set), found before anything is written.
+        set) or a share target names no regularizer of the run, found before
+        anything is written.
 
     Examples
     --------
@@ -535,6 +607,10 @@ def run_demo(
     out = default_out_folder() if config.out is None else Path(config.out)
     # Keeping freed arrays' memory in the process makes each step faster (see
     # minigrad.memory); a command-line run owns its process, so it opts in.
+    try:
+        resolve_target_shares(config.target_shares, specs)
+    except ValueError as exc:
+        raise DemoSettingsError(f"target_shares: {exc}") from None
     tune_allocator()
     with _one_blas_thread():
         # Settings that do not fit the data fail here, before the folder exists.
@@ -574,6 +650,8 @@ def _run(
         initial_val=initial_val,
         samples=samples,
         diverged=training.diverged,
+        conflict=config.conflict,
+        target_shares=resolve_target_shares(config.target_shares, specs),
     )
     # Written before the (slower) picture, so it exists even if that is stopped.
     write_json(out / "summary.json", summary)
@@ -597,6 +675,7 @@ def _run(
             initial_val=initial_val,
             subtitle=_subtitle(config, specs),
             samples={"before": samples["before"][:2], "after": samples["after"][:2]},
+            targets=summary["weights"]["targets"],
         )
         summary["files"]["report"] = report.name
         write_json(out / "summary.json", summary)

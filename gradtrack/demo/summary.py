@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gradtrack.demo.acting import average_conflicts, weight_history
 from gradtrack.demo.files import replace_atomically
 from gradtrack.demo.table import summarize_terms
 
@@ -46,6 +47,8 @@ def build_summary(
     initial_val: float | None,
     samples: Mapping[str, Sequence[str] | None],
     diverged: Mapping[str, Any] | None = None,
+    conflict: str = "none",
+    target_shares: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The summary of a run, as plain JSON-ready values.
 
@@ -58,8 +61,14 @@ def build_summary(
     evaluation), ``final_terms`` (:func:`~gradtrack.demo.table.summarize_terms`,
     None without records), ``samples`` (``before`` and ``after``, with any
     other keys given, such as the sampling temperature; ``after`` is None
-    for an interrupted run) and ``files`` (``report`` is None until
-    ``report.png`` is written).
+    for an interrupted run), ``files`` (``report`` is None until
+    ``report.png`` is written), ``conflicts`` (``mode``: the ``conflict``
+    the run trained with; ``terms``, ``cosines``: the conflict matrix of
+    the weighted term gradients averaged over the records that have one,
+    ``steps``: the first and last of those, ``count``: how many; None
+    without such records) and ``weights`` (``targets``: the share targets,
+    ``initial`` and ``final``: each regularizer's weight at the first and
+    the last step).
 
     Examples
     --------
@@ -69,7 +78,11 @@ def build_summary(
     ... )
     >>> summary["steps_completed"], summary["interrupted"], summary["final_terms"]
     (0, True, None)
+    >>> summary["conflicts"]["mode"], summary["weights"]
+    ('none', {'targets': {}, 'initial': {}, 'final': {}})
     """
+    averaged = average_conflicts(records)
+    history = weight_history(records)
     validation = [r["val_nll"] for r in records if "val_nll" in r]
     return {
         "command": "gradtrack demo",
@@ -90,6 +103,18 @@ def build_summary(
         "final_terms": summarize_terms(records) if records else None,
         "samples": {"before": None, "after": None, **samples},
         "files": {"metrics": "metrics.jsonl", "summary": "summary.json", "report": None},
+        "conflicts": {
+            "mode": conflict,
+            "terms": None if averaged is None else averaged["terms"],
+            "cosines": None if averaged is None else averaged["cosines"],
+            "steps": None if averaged is None else averaged["steps"],
+            "count": 0 if averaged is None else averaged["count"],
+        },
+        "weights": {
+            "targets": dict(target_shares or {}),
+            "initial": {r["name"]: r["weight"] for r in regularizers},
+            "final": {name: weights[-1] for name, weights in history.items()},
+        },
     }
 
 

@@ -33,6 +33,7 @@ import torch
 import torch.distributed as dist
 
 from gradtrack import pipeline
+from gradtrack.conflicts import check_conflict_mode, pcgrad_coefficients, weighted_gram
 from gradtrack.custom_loss.client import LINEAR_LOSS_FN
 from gradtrack.custom_loss.route import _join, _split
 from gradtrack.types import (
@@ -43,7 +44,7 @@ from gradtrack.types import (
     RegularizerSpec,
     TensorData,
 )
-from gradtrack.vectors import cosine_from_dot
+from gradtrack.vectors import cosine_from_dot, weighted_sum
 from minigrad import kernels
 
 __all__ = ["TorchTrainingClient", "backward"]
@@ -67,6 +68,7 @@ def backward(
     max_concurrency: int | None = None,
     process_group: Any = None,
     param_norms: torch.nn.Module | Iterable[torch.nn.Parameter] | None = None,
+    conflict: str = "none",
 ) -> CustomLossOutput:
     """Run the pipeline on the model's logprobs and accumulate ``∂loss_total/∂θ`` into ``.grad``.
 
@@ -97,6 +99,17 @@ def backward(
         respect to these parameters (``RegularizerOutput.param_grad_norm``,
         ``base_loss["param_grad_norm"]``, ``total_param_grad_norm``): one
         extra backward through the model per term.
+    conflict : {"none", "pcgrad"}
+        ``"pcgrad"``: the gradient sent into the model is the PCGrad-projected
+        total of the weighted term gradients (see
+        :func:`gradtrack.pipeline.compute`), and the output reports its norm
+        as ``total_grad_norm_projected``. With ``process_group`` the
+        projection is that of the gradient of the whole batch: the terms'
+        dot products are all-reduced (one Gram matrix, ``K²`` numbers for
+        ``K`` terms) and every rank combines its own shard with the same
+        coefficients, so DDP's average is exactly the projected gradient of
+        the mean loss. ``total_grad_norm``, ``grad_alignment`` and the
+        parameter norms stay those of the gradient of ``loss_total``.
 
     Returns
     -------
@@ -108,7 +121,8 @@ def backward(
         Before any work: ``logprobs`` not a float tensor (or list of them)
         requiring grad, the pipeline's own argument checks, an unknown or
         uninitialised ``process_group``, ``param_norms`` without
-        ``track_grad_norms``, ranks with different regularizer names.
+        ``track_grad_norms``, an unknown ``conflict``; ranks with different
+        regularizer names or ``conflict``.
     PipelineError, RegularizerError
         A term failed, or its gradient could not be computed.
 
@@ -123,6 +137,7 @@ def backward(
     (True, True)
     """
     tensors = _logprob_tensors(logprobs)
+    conflict = check_conflict_mode(conflict)
     group = _process_group(process_group)
     params = _parameters(param_norms, track_grad_norms)
     shapes = [tuple(t.shape) for t in tensors]
@@ -136,13 +151,19 @@ def backward(
         parallel=parallel,
         timeout=timeout,
         max_concurrency=max_concurrency,
+        # Data parallel: the projection needs every rank's dot products (below).
+        conflict=conflict if group is None else "none",
     )
     output = run.output
+    total = run.total_gradient
     if group is not None:
-        output = _global_output(run, group, bool(track_grad_norms))
+        output = _global_output(run, group, bool(track_grad_norms), conflict)
+        if conflict == "pcgrad":
+            total, projected_norm = _global_projection(run, group)
+            output = replace(output, total_grad_norm_projected=projected_norm)
     if params is not None:
         output = _with_param_norms(output, run, tensors, shapes, params, group)
-    pieces = [run.total_gradient] if len(tensors) == 1 else _split(run.total_gradient, shapes)
+    pieces = [total] if len(tensors) == 1 else _split(total, shapes)
     grads = [
         torch.from_numpy(np.ascontiguousarray(piece)).to(dtype=t.dtype, device=t.device)
         for piece, t in zip(pieces, tensors, strict=True)
@@ -269,17 +290,44 @@ def _mean_metrics(local: Mapping[str, Any], gathered: Sequence[dict[str, float]]
     return merged
 
 
-def _global_output(run: pipeline.Evaluation, group: Any, track: bool) -> CustomLossOutput:
+def _global_projection(run: pipeline.Evaluation, group: Any) -> tuple[np.ndarray, float]:
+    """This rank's shard of the PCGrad-projected gradient of the whole batch, and its norm.
+
+    The projected total is ``Σₖ cₖ wₖ gₖ`` with coefficients from the Gram
+    matrix of the weighted term gradients (:func:`pcgrad_coefficients`). The
+    gradient of the mean loss with respect to every rank's logprobs is the
+    ranks' gradients over ``world``: its Gram matrix is the all-reduced sum
+    of the local ones over ``world²``, a common factor the coefficients do
+    not depend on.
+    """
+    _, weights, grads = _term_gradients(run)
+    count = len(grads)
+    gram = _all_reduce(weighted_gram(weights, grads).reshape(-1), group).reshape(count, count)
+    coefficients = pcgrad_coefficients(gram)
+    local = weighted_sum([c * w for c, w in zip(coefficients, weights, strict=True)], grads)
+    [square] = _all_reduce([kernels.sum_of_squares(local)], group)
+    world = dist.get_world_size(group)
+    return local.reshape(run.total_gradient.shape), math.sqrt(square) / world
+
+
+def _global_output(
+    run: pipeline.Evaluation, group: Any, track: bool, conflict: str = "none"
+) -> CustomLossOutput:
     output = run.output
     world = dist.get_world_size(group)
     names, weights, grads = _term_gradients(run)
     metrics = [output.base_loss["custom"]] + [reg.custom for reg in output.regularizers.values()]
     gathered: list[Any] = [None] * world
-    dist.all_gather_object(gathered, (names, [_numeric(m) for m in metrics]), group=group)
+    numeric = [_numeric(m) for m in metrics]
+    dist.all_gather_object(gathered, (names, numeric, conflict), group=group)
     if any(ranks[0] != names for ranks in gathered):
         raise ValueError(
             "every rank must pass the same regularizers; got names "
             f"{[ranks[0] for ranks in gathered]}"
+        )
+    if any(ranks[2] != conflict for ranks in gathered):
+        raise ValueError(
+            f"every rank must pass the same conflict; got {[ranks[2] for ranks in gathered]}"
         )
     local_values = [output.base_loss["value"]] + [r.value for r in output.regularizers.values()]
     stats = list(local_values)

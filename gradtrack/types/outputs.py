@@ -180,7 +180,10 @@ class CustomLossOutput:
     failed), ``base_loss`` also has ``grad_status`` (see :class:`RegularizerOutput`).
     ``total_param_grad_norm`` (and ``base_loss["param_grad_norm"]``, present only then) are
     the parameter-space norms of :func:`gradtrack.integrations.torch.backward` with
-    ``param_norms``.
+    ``param_norms``. ``total_grad_norm_projected`` is the norm of the total gradient after
+    PCGrad (a run with ``conflict="pcgrad"``, see :mod:`gradtrack.conflicts`): the gradient
+    training then uses; ``total_grad_norm`` and ``grad_alignment`` stay those of the
+    gradient of ``loss_total``. It is ``None`` without ``conflict="pcgrad"``.
 
     Examples
     --------
@@ -197,6 +200,7 @@ class CustomLossOutput:
     total_grad_norm: float | None = None
     grad_alignment: dict[str, float | None] | None = None
     total_param_grad_norm: float | None = None
+    total_grad_norm_projected: float | None = None
 
     def __post_init__(self) -> None:
         self.loss_total = _as_float(self.loss_total, "CustomLossOutput loss_total")
@@ -208,6 +212,9 @@ class CustomLossOutput:
         )
         self.total_param_grad_norm = _as_optional_float(
             self.total_param_grad_norm, "CustomLossOutput total_param_grad_norm"
+        )
+        self.total_grad_norm_projected = _as_optional_float(
+            self.total_grad_norm_projected, "CustomLossOutput total_grad_norm_projected"
         )
 
     @classmethod
@@ -290,8 +297,8 @@ class CustomLossOutput:
         ``base_loss`` always has ``value``, ``grad_norm`` (``None`` when not computed) and
         ``custom`` (and ``grad_status`` when it flags something, as for a regularizer);
         each regularizer entry is its
-        :meth:`RegularizerOutput.to_dict`; ``total_grad_norm`` and ``grad_alignment`` appear
-        only when they are not ``None``. Non-finite numbers (a diverged run's ``inf`` or
+        :meth:`RegularizerOutput.to_dict`; ``total_grad_norm``, ``grad_alignment`` and
+        ``total_grad_norm_projected`` appear only when they are not ``None``. Non-finite numbers (a diverged run's ``inf`` or
         ``nan``) become ``None``, so the dict is valid strict JSON; the attributes keep
         the real floats.
 
@@ -322,6 +329,8 @@ class CustomLossOutput:
             result["grad_alignment"] = _jsonable(self.grad_alignment)
         if self.total_param_grad_norm is not None:
             result["total_param_grad_norm"] = _jsonable(self.total_param_grad_norm)
+        if self.total_grad_norm_projected is not None:
+            result["total_grad_norm_projected"] = _jsonable(self.total_grad_norm_projected)
         return result
 
     def to_scalars(self, prefix: str = "") -> dict[str, float]:

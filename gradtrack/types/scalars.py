@@ -29,7 +29,8 @@ def to_scalars(output: CustomLossOutput, prefix: str = "") -> dict[str, float]:
 
     Keys: ``loss/total``, ``loss/base``, ``loss/regularizers``; with tracking
     ``grad/total_norm``, ``base/grad_norm``, ``base/alignment``; with parameter
-    norms ``grad/total_param_norm`` and ``base/param_grad_norm``; per regularizer
+    norms ``grad/total_param_norm`` and ``base/param_grad_norm``; with
+    ``conflict="pcgrad"`` ``grad/total_norm_projected``; per regularizer
     ``reg/<name>/value|contribution|grad_norm|grad_norm_weighted|alignment|param_grad_norm``
     (each only when computed); and every numeric metric as ``base/<metric>`` or
     ``reg/<name>/<metric>`` (nested mappings joined with ``/``; a one-element
@@ -58,6 +59,7 @@ def to_scalars(output: CustomLossOutput, prefix: str = "") -> dict[str, float]:
     alignment = output.grad_alignment or {}
     _put(scalars, "grad/total_norm", output.total_grad_norm)
     _put(scalars, "grad/total_param_norm", output.total_param_grad_norm)
+    _put(scalars, "grad/total_norm_projected", output.total_grad_norm_projected)
     _put(scalars, "base/grad_norm", output.base_loss.get("grad_norm"))
     _put(scalars, "base/alignment", alignment.get("base"))
     _put(scalars, "base/param_grad_norm", output.base_loss.get("param_grad_norm"))
