@@ -18,7 +18,8 @@ The pieces, each in its own module:
 * :mod:`minigrad.gradcheck` — finite-difference checks;
 * :mod:`minigrad.kernels` — the forward computations (NumPy or Numba);
 * :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers and optimizers;
-* :mod:`minigrad.memory` — an opt-in allocator tuning for training processes.
+* :mod:`minigrad.memory` — an opt-in allocator tuning for training processes;
+* :mod:`minigrad.viz` — pictures of a graph (``to_dot``, ``draw_graph``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numeric
 from minigrad.ops import *  # noqa: F403  (every op, listed once, in minigrad.ops)
 from minigrad.tensor import Tensor, as_tensor, tensor
 from minigrad.transforms import grad, value_and_grad
-from minigrad.viz import to_dot
+from minigrad.viz import draw_graph, to_dot
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,7 @@ __all__ = [
     "GradcheckError",
     "Tensor",
     "as_tensor",
+    "draw_graph",
     "enable_grad",
     "grad",
     "gradcheck",
