@@ -106,6 +106,9 @@ class GraphDrawing:
         """Write the picture to ``path``."""
         self.figure.savefig(path, bbox_inches="tight")
 
+    def __repr__(self) -> str:
+        return f"<GraphDrawing: {len(self.nodes)} nodes, {len(self.edges)} edges>"
+
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
         self.figure.savefig(buffer, format="png", bbox_inches="tight", dpi=100)
