@@ -25,7 +25,7 @@ from minigrad import engine
 from minigrad.grad_mode import no_grad
 from minigrad.tensor import Tensor
 
-__all__ = ["GraphDrawing", "draw_graph", "to_dot"]
+__all__ = ["DrawnNode", "GraphDrawing", "adjoints", "draw_graph", "to_dot"]
 
 
 def _label(t: Tensor, names: dict[int, str]) -> str:
