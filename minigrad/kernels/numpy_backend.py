@@ -115,7 +115,10 @@ def dot(a: np.ndarray, b: np.ndarray) -> float:
 
 def accumulate_scaled(out: np.ndarray, alpha: float, x: np.ndarray) -> None:
     """``out += alpha * x`` in place, with ``out`` float64 and the product taken in float64."""
-    out += alpha * np.asarray(x, dtype=np.float64)
+    # An overflow gives inf, as in the Numba twin; the caller checks for non-finite totals
+    # and names the term, so NumPy's warning would only pre-empt that clear error.
+    with np.errstate(over="ignore", invalid="ignore"):
+        out += alpha * np.asarray(x, dtype=np.float64)
 
 
 def sign(x: np.ndarray) -> np.ndarray:
