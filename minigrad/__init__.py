@@ -28,7 +28,8 @@ The pieces, each in its own module:
 * :mod:`minigrad.jit` — ``mg.jit``: trace once, fuse into Numba kernels;
 * :mod:`minigrad.nn`, :mod:`minigrad.optim` — layers, losses, optimizers, schedules;
 * :mod:`minigrad.serialization` — ``save``/``load`` of state dicts as ``.npz``;
-* :mod:`minigrad.memory` — an opt-in allocator tuning for training processes.
+* :mod:`minigrad.memory` — an opt-in allocator tuning for training processes;
+* :mod:`minigrad.viz` — pictures of a graph (``to_dot``, ``draw_graph``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from minigrad.serialization import load, save
 from minigrad.tensor import Tensor, as_tensor, tensor
 from minigrad.tracing import TracerError
 from minigrad.transforms import grad, value_and_grad, vjp
-from minigrad.viz import to_dot
+from minigrad.viz import draw_graph, to_dot
 
 __version__ = "0.1.0"
 
@@ -61,6 +62,7 @@ __all__ = [
     "checkpoint",
     "custom_vjp",
     "detect_anomaly",
+    "draw_graph",
     "enable_grad",
     "grad",
     "gradcheck",

@@ -115,7 +115,7 @@ def test_demo_prints_samples_and_the_table(default_run: tuple[Path, str]) -> Non
     assert "After training, the model writes:" in printed
     header = next(line for line in printed.splitlines() if line.startswith("term"))
     assert header.split() == [
-        "term", "value", "weight", "contribution", "grad", "norm", "share", "alignment"
+        "term", "value", "weight", "contribution", "grad", "norm", "norm", "share", "alignment"
     ]  # fmt: skip
     assert "kl_divergence" in printed and "total" in printed
 

@@ -7,9 +7,17 @@ regularizer — averaged over the last steps, and print them as a table:
 * **value**, **weight**, **contribution** (``weight × value``);
 * **grad norm**: the norm of the term's *weighted* gradient with respect to
   the logprobs, ``‖wᵢ ∇Rᵢ‖`` — what the term adds to the update;
-* **share**: that norm as a part of the sum of all terms' norms;
+* **norm share**: that norm as a part of the sum of all terms' norms (the
+  *norm share*, always in [0, 1]; not the *projection share*
+  ``⟨wᵢ∇Rᵢ, g⟩ / ‖g‖²``, which can be negative);
 * **alignment**: the cosine between the term's weighted gradient and the
   total gradient; negative means the term pulls against the update.
+
+These are logprob-space numbers. The mean NLL's gradient with respect to the
+logprobs is the constant ``-1/N``, so its norm is always ``1/√N`` (N target
+tokens), whatever the model does; and entropy and KL on the flat vector of
+target-token logprobs are target-token surrogates (the "entropy" pulls every
+target probability towards 1/e). The legend says so under the table.
 """
 
 from __future__ import annotations
@@ -48,7 +56,9 @@ def _weighted_norms(record: Mapping[str, Any]) -> dict[str, float] | None:
 
 
 def gradient_shares(record: Mapping[str, Any]) -> dict[str, float] | None:
-    """Each term's part of the sum of the weighted gradient norms (sums to 1), or None.
+    """Each term's norm share: its part of the sum of the weighted gradient norms, or None.
+
+    The shares sum to 1.
 
     Examples
     --------
@@ -154,9 +164,9 @@ def format_table(summary: Mapping[str, Any], base_label: str = "nll (base)") -> 
     ...           "grad_norm": None, "share": None, "alignment": None}]
     >>> summary = {"steps": 1, "terms": terms, "total": {"value": 2.0, "grad_norm": None}}
     >>> print(format_table(summary).splitlines()[1])
-    term        value  weight  contribution  grad norm  share  alignment
+    term        value  weight  contribution  grad norm  norm share  alignment
     """
-    header = ["term", "value", "weight", "contribution", "grad norm", "share", "alignment"]
+    header = ["term", "value", "weight", "contribution", "grad norm", "norm share", "alignment"]
     rows = []
     marked = False
     for term in summary["terms"]:
@@ -192,9 +202,13 @@ def format_table(summary: Mapping[str, Any], base_label: str = "nll (base)") -> 
     rule = "-" * len(line(header))
     body = [title, line(header), rule, *(line(row) for row in rows[:-1]), rule, line(rows[-1])]
     legend = textwrap.fill(
-        "grad norm: norm of the term's weighted gradient with respect to the logprobs; "
-        "share: its part of the sum of those norms; alignment: cosine with the total "
-        "gradient (below 0: the term pulls against the update)."
+        "grad norm: norm of the term's weighted gradient with respect to the logprobs "
+        "(not the parameters); norm share: its part of the sum of those norms; alignment: "
+        "cosine with the total gradient (below 0: the term pulls against the update). "
+        "A mean NLL's logprob gradient is the constant -1/N, so its norm is always "
+        "1/sqrt(N) for N target tokens. On target-token logprobs, entropy and KL are "
+        "target-token surrogates (maximizing that entropy pulls each target probability "
+        "towards 1/e)."
         + (
             f" {NO_GRADIENT_MARK}: the term's loss is not connected to the logprobs in "
             "minigrad's graph (computed with NumPy?), so autodiff sees no gradient and it "
