@@ -191,7 +191,7 @@ def _share_panel(ax: Any, records: Sequence[Mapping[str, Any]], series: dict, wi
     ax.stackplot(steps, shares, labels=labels, colors=_COLOURS[: len(series)], alpha=0.85)
     ax.set_ylim(0, 100)
     ax.set_xlim(steps[0], steps[-1])
-    ax.set_title("Share of the gradient", loc="left", fontweight="bold")
+    ax.set_title("Norm share of the gradient", loc="left", fontweight="bold")
     ax.set_xlabel("step")
     ax.set_ylabel("% of the summed term norms")
     # Reversed, so the legend reads top to bottom like the stacked bands.
