@@ -301,3 +301,32 @@ def test_backward_into_a_closed_over_weight_runs_eagerly() -> None:
     for values in ([1.0, 1.0], [2.0, 3.0], [2.0, 3.0]):
         compiled(mg.Tensor(values))
     np.testing.assert_array_equal(weight.grad.data, [5.0, 7.0])
+
+
+@pytest.mark.parametrize(
+    ("fun", "first", "second"),
+    [
+        (lambda x, k: x.sum() * float(k), np.float64(3.0), np.float64(5.0)),
+        (lambda x, k: x.sum() * float(k), np.array(3.0), np.array(5.0)),
+        (lambda x, flag: x.sum() if flag else -x.sum(), np.bool_(True), np.bool_(False)),
+    ],
+)
+def test_numpy_scalar_arguments_never_bake_in_their_first_value(fun, first, second) -> None:
+    # NumPy scalars and 0-d arrays are traced as Tensors: Python control flow on them
+    # is a TracerError, never the first call's value kept for the next one.
+    jitted = mg.jit(fun)
+    x = mg.Tensor(np.arange(1.0, 5.0))
+    if kernels.backend() != "numba":
+        assert jitted(x, second).item() == fun(x, second).item()  # eager fallback
+        return
+    with pytest.raises(mg.TracerError):
+        jitted(x, first)
+
+
+def test_control_flow_on_an_element_of_a_raw_array_argument_is_refused() -> None:
+    jitted = mg.jit(lambda x: x.sum() if x[0] > 0 else -x.sum())
+    if kernels.backend() != "numba":
+        assert jitted(-np.ones(3)).item() == 3.0
+        return
+    with pytest.raises(mg.TracerError):
+        jitted(np.ones(3))

@@ -162,10 +162,11 @@ def trace(fun: Callable[..., Any], args: list[Any], trace_args: list[int]) -> tu
     call_args = list(args)
     for position in trace_args:
         value = args[position]
-        if isinstance(value, Tensor):
-            call_args[position] = Tensor._wrap(recorder.add_input(value.data))
-        else:
-            call_args[position] = recorder.add_input(np.asarray(value))
+        array = value.data if isinstance(value, Tensor) else np.asarray(value)
+        # Arrays, NumPy scalars included, come in as Tensors (as JAX hands out its own
+        # arrays): then `if x[0] > 0`, `float(k)` or `bool(flag)` on them raise TracerError
+        # instead of reading the traced call's value with raw NumPy and baking it in.
+        call_args[position] = Tensor._wrap(recorder.add_input(array))
     previous = tracing.set_active(recorder)
     try:
         result = fun(*call_args)
