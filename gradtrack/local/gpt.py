@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 import minigrad as mg
+from gradtrack.local.model import check_sizes
 from minigrad.nn import CausalSelfAttention, Embedding, LayerNorm, Linear, Module
 
 __all__ = ["GPTBatch", "TinyGPT"]
@@ -96,15 +97,14 @@ class TinyGPT(Module):
         rng: np.random.Generator | int | None = None,
         dtype: Any = np.float32,
     ) -> None:
-        for name, value in (
-            ("vocab_size", vocab_size),
-            ("block_size", block_size),
-            ("d_model", d_model),
-            ("n_heads", n_heads),
-            ("n_layers", n_layers),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"TinyGPT {name} must be a positive int, got {value!r}")
+        check_sizes(
+            "TinyGPT",
+            vocab_size=vocab_size,
+            block_size=block_size,
+            d_model=d_model,
+            n_heads=n_heads,
+            n_layers=n_layers,
+        )
         generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.vocab_size = int(vocab_size)
         self.block_size = int(block_size)

@@ -21,6 +21,21 @@ from minigrad.nn import MLP, Embedding, Module
 __all__ = ["CharLM"]
 
 
+def check_sizes(owner: str, **sizes: Any) -> None:
+    """Raise ``ValueError`` naming the first of ``sizes`` that is not a positive int.
+
+    Examples
+    --------
+    >>> check_sizes("CharLM", context=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: CharLM context must be a positive int, got 0
+    """
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{owner} {name} must be a positive int, got {value!r}")
+
+
 class CharLM(Module):
     """Next-character model: embeddings of the last ``context`` tokens feed an MLP.
 
@@ -62,14 +77,9 @@ class CharLM(Module):
         rng: np.random.Generator | int | None = None,
         dtype: Any = np.float32,
     ) -> None:
-        for name, value in (
-            ("vocab_size", vocab_size),
-            ("context", context),
-            ("embed_dim", embed_dim),
-            ("hidden", hidden),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"CharLM {name} must be a positive int, got {value!r}")
+        check_sizes(
+            "CharLM", vocab_size=vocab_size, context=context, embed_dim=embed_dim, hidden=hidden
+        )
         generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.vocab_size = int(vocab_size)
         self.context = int(context)
